@@ -1018,7 +1018,8 @@ type Gap struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Cursor of the last alert before the gap (the requested cursor), or empty.
 	AfterCursor string `protobuf:"bytes,1,opt,name=after_cursor,json=afterCursor,proto3" json:"after_cursor,omitempty"`
-	// Cursor of the first alert served after the gap.
+	// Cursor of the last position of the gap: a Subscribe from it starts right after the
+	// gap.
 	ResumeCursor string `protobuf:"bytes,2,opt,name=resume_cursor,json=resumeCursor,proto3" json:"resume_cursor,omitempty"`
 	// Number of feed positions missing.
 	Missing       uint64 `protobuf:"varint,3,opt,name=missing,proto3" json:"missing,omitempty"`

@@ -1,0 +1,174 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// AlertsStream is the name of the federation's alert stream.
+const AlertsStream = "CIX_ALERTS"
+
+// Config shapes the alert stream.
+type Config struct {
+	// Replicas of the stream (1 on a single server, 3 on a production cluster).
+	Replicas int
+	// MaxAge after which alerts expire from the stream; 0 keeps them.
+	MaxAge time.Duration
+	// DuplicateWindow during which the server reports a re-published id as a duplicate
+	// in its ack. Outside it, the one-message-per-subject limit still refuses it.
+	DuplicateWindow time.Duration
+	// MaxPending bounds the asynchronous writes in flight per bulk publisher.
+	MaxPending int
+}
+
+func (c Config) withDefaults() Config {
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = 2 * time.Minute
+	}
+	if c.MaxAge > 0 && c.DuplicateWindow > c.MaxAge {
+		c.DuplicateWindow = c.MaxAge
+	}
+	if c.MaxPending == 0 {
+		c.MaxPending = 4096
+	}
+	return c
+}
+
+// Bus publishes signed alerts into the federation's alert stream and reads them back.
+type Bus struct {
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cfg    Config
+}
+
+// Open connects the bus to JetStream over nc and makes sure the alert stream exists
+// with the configured shape.
+func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending))
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:                 AlertsStream,
+		Description:          "cix signed alerts, one message per alert id",
+		Subjects:             []string{AlertSubjectPrefix + ">"},
+		Storage:              jetstream.FileStorage,
+		Retention:            jetstream.LimitsPolicy,
+		Replicas:             cfg.Replicas,
+		MaxAge:               cfg.MaxAge,
+		Duplicates:           cfg.DuplicateWindow,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		MaxMsgSize:           1 << 20,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open bus: create stream %s: %w", AlertsStream, err)
+	}
+	return &Bus{js: js, stream: st, cfg: cfg}, nil
+}
+
+// JetStream exposes the JetStream context for packages that keep node-local streams on
+// the same connection.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Ack is the outcome of storing one alert.
+type Ack struct {
+	Sequence  uint64
+	Duplicate bool
+}
+
+// ErrUnavailable wraps failures to reach the stream: the write may or may not have
+// happened, and retrying with the same id is safe.
+var ErrUnavailable = errors.New("alert stream unavailable")
+
+// Publish stores one signed alert and waits for the stream's acknowledgement.
+func (b *Bus) Publish(ctx context.Context, subject, id string, data []byte) (Ack, error) {
+	ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id), jetstream.WithExpectStream(AlertsStream))
+	return b.settle(ctx, subject, ack, err)
+}
+
+// Pending is an asynchronous publish in flight.
+type Pending struct {
+	subject string
+	future  jetstream.PubAckFuture
+	err     error
+}
+
+// PublishAsync starts storing one signed alert. At most Config.MaxPending writes are in
+// flight; beyond that it blocks until one completes. Wait for the outcome with Wait.
+func (b *Bus) PublishAsync(subject, id string, data []byte) *Pending {
+	f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id), jetstream.WithExpectStream(AlertsStream))
+	return &Pending{subject: subject, future: f, err: err}
+}
+
+// Wait returns the outcome of an asynchronous publish.
+func (b *Bus) Wait(ctx context.Context, p *Pending) (Ack, error) {
+	if p.err != nil {
+		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, p.err)
+	}
+	select {
+	case ack := <-p.future.Ok():
+		return b.settle(ctx, p.subject, ack, nil)
+	case err := <-p.future.Err():
+		return b.settle(ctx, p.subject, nil, err)
+	case <-ctx.Done():
+		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+	}
+}
+
+// settle turns a publish result into an Ack. A refusal by the one-message-per-subject
+// limit means the alert is already stored: it is reported as a duplicate with the stored
+// sequence.
+func (b *Bus) settle(ctx context.Context, subject string, ack *jetstream.PubAck, err error) (Ack, error) {
+	if err == nil {
+		return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	}
+	if IsSubjectTaken(err) {
+		m, gerr := b.stream.GetLastMsgForSubject(ctx, subject)
+		if gerr != nil {
+			return Ack{}, fmt.Errorf("%w: look up stored duplicate: %v", ErrUnavailable, gerr)
+		}
+		return Ack{Sequence: m.Sequence, Duplicate: true}, nil
+	}
+	return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+}
+
+// IsSubjectTaken reports whether err is JetStream's refusal of a second message on a
+// subject limited to one (DiscardNewPerSubject).
+func IsSubjectTaken(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return strings.Contains(apiErr.Description, "maximum messages per subject exceeded")
+	}
+	return err != nil && strings.Contains(err.Error(), "maximum messages per subject exceeded")
+}
+
+// Consumer returns the durable pull consumer named name on the alert stream, creating it
+// when needed. Its acknowledgements are cumulative: acknowledging a message acknowledges
+// every earlier one.
+func (b *Bus) Consumer(ctx context.Context, name string) (jetstream.Consumer, error) {
+	c, err := b.js.CreateOrUpdateConsumer(ctx, AlertsStream, jetstream.ConsumerConfig{
+		Durable:       name,
+		Description:   "cix node ingest: verifies every alert before delivery",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckAllPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 20000,
+		FilterSubject: AlertSubjectPrefix + ">",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create consumer %s: %w", name, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,273 @@
+// Package config is cixd's configuration: defaults, then a YAML file, then command-line
+// flags. Unknown keys in the file are an error, and Validate checks the result once.
+// Secrets never appear here: files and environment variables name where they are.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of a node.
+type Config struct {
+	// Administration is the node's ISO 3166-1 alpha-2 code.
+	Administration string `yaml:"administration"`
+	// Node is the node's name: lower-case letters, digits and hyphens.
+	Node string `yaml:"node"`
+	// DataDir holds the development keystore and the embedded NATS server's data.
+	DataDir string `yaml:"data_dir"`
+	GRPC    GRPC   `yaml:"grpc"`
+	NATS    NATS   `yaml:"nats"`
+	Trust   Trust  `yaml:"trust"`
+	Log     Log    `yaml:"log"`
+}
+
+// GRPC configures the client API.
+type GRPC struct {
+	// Listen is the host:port of the gRPC server; port 0 picks a free one.
+	Listen string `yaml:"listen"`
+}
+
+// NATS configures the connection to the federation.
+type NATS struct {
+	// URLs of external NATS servers to join. Empty: run an embedded server (dev mode).
+	URLs []string `yaml:"urls"`
+	// CredentialsFile is a NATS .creds file for the external servers.
+	CredentialsFile string `yaml:"credentials_file"`
+	// EmbeddedListen is the client listener of the embedded server (dev mode only);
+	// empty keeps it in-process.
+	EmbeddedListen string `yaml:"embedded_listen"`
+	// Replicas of the streams the node creates.
+	Replicas int `yaml:"replicas"`
+	// AlertRetention is how long the alert stream keeps alerts; 0 forever.
+	AlertRetention Duration `yaml:"alert_retention"`
+	// FeedRetention is how long the node's feed keeps verified alerts; 0 forever.
+	FeedRetention Duration `yaml:"feed_retention"`
+	// QuarantineRetention is how long refused messages are kept; 0 forever.
+	QuarantineRetention Duration `yaml:"quarantine_retention"`
+	// DuplicateWindow is the alert stream's duplicate detection window.
+	DuplicateWindow Duration `yaml:"duplicate_window"`
+}
+
+// Trust configures identity and verification.
+type Trust struct {
+	// Keystore is the identity backend: "dev" (keys under data_dir/keys).
+	Keystore string `yaml:"keystore"`
+	// Anchors are PEM files of other administrations' trust anchors. The node always
+	// trusts its own administration's anchor.
+	Anchors []string `yaml:"anchors"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format: text or json.
+	Format string `yaml:"format"`
+}
+
+// Duration is a time.Duration written as "720h" or "30m" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Default returns the zero-configuration dev node's configuration.
+func Default() Config {
+	return Config{
+		Administration: "NL",
+		Node:           "dev",
+		DataDir:        "cix-data",
+		GRPC:           GRPC{Listen: "127.0.0.1:7400"},
+		NATS:           NATS{EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(2 * time.Minute)},
+		Trust:          Trust{Keystore: "dev"},
+		Log:            Log{Level: "info", Format: "text"},
+	}
+}
+
+// LoadFile merges a YAML file into c. Unknown keys are an error.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	return c.Load(b, path)
+}
+
+// Load merges YAML into c. Unknown keys are an error.
+func (c *Config) Load(b []byte, name string) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("config %s: %w", name, err)
+	}
+	return nil
+}
+
+// Flags are cixd's command-line flags.
+type Flags struct {
+	fs     *flag.FlagSet
+	config string
+	c      Config
+	urls   stringList
+	anchs  stringList
+}
+
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error {
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			*l = append(*l, v)
+		}
+	}
+	return nil
+}
+
+// NewFlags declares the flags on fs.
+func NewFlags(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs}
+	fs.StringVar(&f.config, "config", "", "YAML configuration `file` (defaults, then this file, then flags)")
+	fs.StringVar(&f.c.Administration, "admin", "", "administration `code` (ISO 3166-1 alpha-2)")
+	fs.StringVar(&f.c.Node, "node", "", "node `name`")
+	fs.StringVar(&f.c.DataDir, "data-dir", "", "data `directory`")
+	fs.StringVar(&f.c.GRPC.Listen, "grpc-listen", "", "gRPC listen `address` (host:port, port 0 for any)")
+	fs.Var(&f.urls, "nats-url", "external NATS server `URL` (repeatable); none runs an embedded server")
+	fs.StringVar(&f.c.NATS.EmbeddedListen, "nats-listen", "", "embedded NATS client listen `address`")
+	fs.StringVar(&f.c.NATS.CredentialsFile, "nats-creds", "", "NATS credentials `file`")
+	fs.Var(&f.anchs, "trust-anchor", "PEM `file` of another administration's trust anchor (repeatable)")
+	fs.StringVar(&f.c.Log.Level, "log-level", "", "log `level`: debug, info, warn, error")
+	fs.StringVar(&f.c.Log.Format, "log-format", "", "log `format`: text or json")
+	return f
+}
+
+// Resolve builds the configuration from defaults, the file named by -config and the flags
+// that were set, and validates it. Call it after fs.Parse.
+func (f *Flags) Resolve() (Config, error) {
+	c := Default()
+	if f.config != "" {
+		if err := c.LoadFile(f.config); err != nil {
+			return Config{}, err
+		}
+	}
+	f.fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "admin":
+			c.Administration = f.c.Administration
+		case "node":
+			c.Node = f.c.Node
+		case "data-dir":
+			c.DataDir = f.c.DataDir
+		case "grpc-listen":
+			c.GRPC.Listen = f.c.GRPC.Listen
+		case "nats-url":
+			c.NATS.URLs = f.urls
+		case "nats-listen":
+			c.NATS.EmbeddedListen = f.c.NATS.EmbeddedListen
+		case "nats-creds":
+			c.NATS.CredentialsFile = f.c.NATS.CredentialsFile
+		case "trust-anchor":
+			c.Trust.Anchors = append(c.Trust.Anchors, f.anchs...)
+		case "log-level":
+			c.Log.Level = f.c.Log.Level
+		case "log-format":
+			c.Log.Format = f.c.Log.Format
+		}
+	})
+	return c, c.Validate()
+}
+
+var (
+	adminRE = regexp.MustCompile(`^[A-Z]{2}$`)
+	nodeRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+)
+
+// Embedded reports whether the node runs its own NATS server.
+func (c Config) Embedded() bool { return len(c.NATS.URLs) == 0 }
+
+// KeystoreDir is where the development keystore lives.
+func (c Config) KeystoreDir() string { return filepath.Join(c.DataDir, "keys") }
+
+// NATSStoreDir is where the embedded NATS server keeps JetStream data.
+func (c Config) NATSStoreDir() string { return filepath.Join(c.DataDir, "nats") }
+
+// Validate checks the configuration and reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if !adminRE.MatchString(c.Administration) {
+		bad("administration", "%q is not an ISO 3166-1 alpha-2 code", c.Administration)
+	}
+	if !nodeRE.MatchString(c.Node) {
+		bad("node", "%q: use lower-case letters, digits and hyphens (at most 63)", c.Node)
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "required")
+	}
+	if _, _, err := net.SplitHostPort(c.GRPC.Listen); err != nil {
+		bad("grpc.listen", "%q is not host:port", c.GRPC.Listen)
+	}
+	for i, u := range c.NATS.URLs {
+		if !strings.Contains(u, "://") {
+			bad(fmt.Sprintf("nats.urls[%d]", i), "%q is not a URL (nats://host:port)", u)
+		}
+	}
+	if c.NATS.EmbeddedListen != "" {
+		if _, _, err := net.SplitHostPort(c.NATS.EmbeddedListen); err != nil {
+			bad("nats.embedded_listen", "%q is not host:port", c.NATS.EmbeddedListen)
+		}
+	}
+	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
+		bad("nats.replicas", "%d: want 1 to 5", c.NATS.Replicas)
+	}
+	for key, d := range map[string]Duration{
+		"nats.alert_retention": c.NATS.AlertRetention, "nats.feed_retention": c.NATS.FeedRetention,
+		"nats.quarantine_retention": c.NATS.QuarantineRetention, "nats.duplicate_window": c.NATS.DuplicateWindow,
+	} {
+		if d < 0 {
+			bad(key, "negative duration")
+		}
+	}
+	if c.Trust.Keystore != "dev" {
+		bad("trust.keystore", "%q: only \"dev\" is available", c.Trust.Keystore)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q: want debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q: want text or json", c.Log.Format)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
+	}
+	return nil
+}

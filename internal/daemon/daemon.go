@@ -1,0 +1,235 @@
+// Package daemon assembles and runs a cix node (cixd) from a configuration: NATS
+// (embedded or external), identity, verifier, bus, feed, node and gRPC server, each
+// started in order and stopped in reverse. The demo and the tests start nodes through it
+// exactly as cixd does.
+package daemon
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cix-exchange/cix/internal/api"
+	"github.com/cix-exchange/cix/internal/bus"
+	"github.com/cix-exchange/cix/internal/config"
+	"github.com/cix-exchange/cix/internal/feed"
+	"github.com/cix-exchange/cix/internal/natsembed"
+	"github.com/cix-exchange/cix/internal/node"
+	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Daemon is a running node.
+type Daemon struct {
+	cfg    config.Config
+	log    *slog.Logger
+	ns     *server.Server // embedded server, nil when joining external ones
+	nc     *nats.Conn
+	ks     *trust.DevKeystore
+	node   *node.Node
+	srv    *api.Server
+	lis    net.Listener
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errMu  sync.Mutex
+	err    error
+	done   chan struct{}
+}
+
+// Start starts a node. It returns once the node serves gRPC and receives alerts; Stop
+// or cancelling ctx stops it.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			cancel()
+			d.close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if d.ks, err = trust.OpenDevKeystore(cfg.KeystoreDir(), cfg.Administration, cfg.Node, nil); err != nil {
+		return nil, err
+	}
+	anchors, err := trust.LoadAnchors(cfg.Trust.Anchors...)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := trust.NewVerifier(nil, append([]*x509.Certificate{d.ks.Anchor()}, anchors...)...)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.connect(); err != nil {
+		return nil, err
+	}
+	b, err := bus.Open(ctx, d.nc, bus.Config{
+		Replicas: cfg.NATS.Replicas, MaxAge: time.Duration(cfg.NATS.AlertRetention),
+		DuplicateWindow: time.Duration(cfg.NATS.DuplicateWindow),
+	})
+	if err != nil {
+		return nil, err
+	}
+	f, err := feed.Open(ctx, b.JetStream(), feed.Config{
+		Node: cfg.Administration + "-" + cfg.Node, Replicas: cfg.NATS.Replicas,
+		MaxAge: time.Duration(cfg.NATS.FeedRetention), QuarantineMaxAge: time.Duration(cfg.NATS.QuarantineRetention),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if d.node, err = node.New(node.Options{Identity: d.ks, Verifier: ver, Bus: b, Feed: f, Logger: log}); err != nil {
+		return nil, err
+	}
+	if d.lis, err = net.Listen("tcp", cfg.GRPC.Listen); err != nil {
+		return nil, fmt.Errorf("grpc listen: %w", err)
+	}
+	d.srv = api.NewServer(d.node, log)
+	d.wg.Add(2)
+	go func() {
+		defer d.wg.Done()
+		if err := d.node.Run(ctx); err != nil {
+			d.fail(fmt.Errorf("receive alerts: %w", err))
+		}
+	}()
+	go func() {
+		defer d.wg.Done()
+		if err := d.srv.GRPC.Serve(d.lis); err != nil && !errors.Is(err, net.ErrClosed) {
+			d.fail(fmt.Errorf("grpc: %w", err))
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		d.srv.Stop(10 * time.Second)
+		d.wg.Wait()
+		d.close()
+		close(d.done)
+	}()
+	log.Info("node started", "administration", cfg.Administration, "node", cfg.Node, "grpc", d.Addr(),
+		"nats", d.NATSURL(), "anchor", d.ks.AnchorPath(), "trusted", ver.Administrations())
+	return d, nil
+}
+
+func (d *Daemon) connect() error {
+	opts := []nats.Option{
+		nats.Name("cixd " + d.cfg.Administration + "/" + d.cfg.Node),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				d.log.Warn("nats disconnected", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { d.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if d.cfg.Embedded() {
+		var err error
+		d.ns, err = natsembed.Start(natsembed.Options{
+			Name: "cix-" + d.cfg.Administration + "-" + d.cfg.Node, StoreDir: d.cfg.NATSStoreDir(), Listen: d.cfg.NATS.EmbeddedListen,
+		})
+		if err != nil {
+			return err
+		}
+		opts = append(opts, nats.InProcessServer(d.ns))
+		d.nc, err = nats.Connect("", opts...)
+		if err != nil {
+			return fmt.Errorf("connect to embedded nats: %w", err)
+		}
+		return nil
+	}
+	if d.cfg.NATS.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(d.cfg.NATS.CredentialsFile))
+	}
+	opts = append(opts, nats.RetryOnFailedConnect(false))
+	nc, err := nats.Connect(joinURLs(d.cfg.NATS.URLs), opts...)
+	if err != nil {
+		return fmt.Errorf("connect to nats %v: %w", d.cfg.NATS.URLs, err)
+	}
+	d.nc = nc
+	return nil
+}
+
+func joinURLs(urls []string) string {
+	s := ""
+	for i, u := range urls {
+		if i > 0 {
+			s += ","
+		}
+		s += u
+	}
+	return s
+}
+
+func (d *Daemon) fail(err error) {
+	d.errMu.Lock()
+	if d.err == nil {
+		d.err = err
+	}
+	d.errMu.Unlock()
+	d.log.Error("node failed", "error", err)
+	d.cancel()
+}
+
+func (d *Daemon) close() {
+	if d.nc != nil {
+		_ = d.nc.Drain()
+		for i := 0; i < 100 && !d.nc.IsClosed(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		d.nc.Close()
+	}
+	if d.ns != nil {
+		natsembed.Stop(d.ns)
+	}
+	if d.lis != nil {
+		_ = d.lis.Close()
+	}
+}
+
+// Addr is the gRPC address the node serves.
+func (d *Daemon) Addr() string { return d.lis.Addr().String() }
+
+// NATSURL is the embedded server's client URL, or the external URLs.
+func (d *Daemon) NATSURL() string {
+	if d.ns == nil {
+		return joinURLs(d.cfg.NATS.URLs)
+	}
+	if d.cfg.NATS.EmbeddedListen == "" {
+		return "in-process"
+	}
+	return d.ns.ClientURL()
+}
+
+// AnchorPath is the PEM file of the administration's trust anchor, for other nodes.
+func (d *Daemon) AnchorPath() string { return d.ks.AnchorPath() }
+
+// Node is the running node.
+func (d *Daemon) Node() *node.Node { return d.node }
+
+// Stop stops the node and waits until everything it started has stopped. It returns the
+// first failure the node had while running, if any.
+func (d *Daemon) Stop() error {
+	d.cancel()
+	<-d.done
+	return d.Err()
+}
+
+// Done is closed once the node has stopped.
+func (d *Daemon) Done() <-chan struct{} { return d.done }
+
+// Err is the first failure the node had while running.
+func (d *Daemon) Err() error {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	return d.err
+}

@@ -1,0 +1,202 @@
+package envelope
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+
+	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Payload types, one per message type and version. The type is authenticated by the
+// signature, so a payload signed as one type cannot be replayed as another.
+const (
+	PayloadTypeAlert = "application/vnd.cix.alert.v1+proto"
+)
+
+// MaxEnvelopeSize bounds what Open accepts, before any decoding.
+const MaxEnvelopeSize = 1 << 20
+
+// MaxSignatures bounds the signatures Open looks at.
+const MaxSignatures = 8
+
+// PAE returns the DSSE pre-authentication encoding of payloadType and payload:
+//
+//	"DSSEv1" SP LEN(type) SP type SP LEN(payload) SP payload
+func PAE(payloadType string, payload []byte) []byte {
+	return AppendPAE(make([]byte, 0, 32+len(payloadType)+len(payload)), payloadType, payload)
+}
+
+// AppendPAE appends PAE(payloadType, payload) to dst and returns the extended buffer.
+func AppendPAE(dst []byte, payloadType string, payload []byte) []byte {
+	dst = append(dst, "DSSEv1 "...)
+	dst = strconv.AppendInt(dst, int64(len(payloadType)), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, payloadType...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, int64(len(payload)), 10)
+	dst = append(dst, ' ')
+	return append(dst, payload...)
+}
+
+// Signer signs a PAE. Implementations are the node's certified keys (package trust).
+type Signer interface {
+	// Sign returns the signature of msg.
+	Sign(msg []byte) ([]byte, error)
+	// KeyID is the hint receivers use to find the key: the hex SHA-256 of the leaf
+	// certificate.
+	KeyID() string
+	// Chain is the DER certificate chain of the key, leaf first.
+	Chain() [][]byte
+}
+
+// Seal signs payload as payloadType with every signer and returns the envelope.
+func Seal(payloadType string, payload []byte, signers ...Signer) (*envelopev1.Envelope, error) {
+	if len(signers) == 0 {
+		return nil, errors.New("seal envelope: no signer")
+	}
+	pae := PAE(payloadType, payload)
+	env := &envelopev1.Envelope{Payload: payload, PayloadType: payloadType}
+	for _, s := range signers {
+		sig, err := s.Sign(pae)
+		if err != nil {
+			return nil, fmt.Errorf("seal envelope: %w", err)
+		}
+		env.Signatures = append(env.Signatures, &envelopev1.Signature{
+			Sig: sig, Keyid: s.KeyID(), Certificates: s.Chain(),
+		})
+	}
+	return env, nil
+}
+
+// Marshal serialises an envelope for the wire.
+func Marshal(env *envelopev1.Envelope) ([]byte, error) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(env)
+	if err != nil {
+		return nil, fmt.Errorf("marshal envelope: %w", err)
+	}
+	return b, nil
+}
+
+// Reason classifies why an envelope was refused.
+type Reason int
+
+// Reasons, mapped one to one onto the API's QuarantineReason.
+const (
+	ReasonMalformedEnvelope Reason = iota + 1
+	ReasonWrongPayloadType
+	ReasonBadSignature
+	ReasonUnknownKey
+	ReasonOriginMismatch
+	ReasonUndecodablePayload
+	ReasonInvalidContent
+)
+
+var reasonNames = map[Reason]string{
+	ReasonMalformedEnvelope:  "malformed_envelope",
+	ReasonWrongPayloadType:   "wrong_payload_type",
+	ReasonBadSignature:       "bad_signature",
+	ReasonUnknownKey:         "unknown_key",
+	ReasonOriginMismatch:     "origin_mismatch",
+	ReasonUndecodablePayload: "undecodable_payload",
+	ReasonInvalidContent:     "invalid_content",
+}
+
+// String returns the reason's stable snake_case name, used in logs and metrics.
+func (r Reason) String() string {
+	if n, ok := reasonNames[r]; ok {
+		return n
+	}
+	return "reason_" + strconv.Itoa(int(r))
+}
+
+// Error is a refusal of a received message.
+type Error struct {
+	Reason Reason
+	Detail string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Reason, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Reason, e.Detail)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Refuse builds an *Error.
+func Refuse(r Reason, detail string, err error) *Error {
+	return &Error{Reason: r, Detail: detail, Err: err}
+}
+
+// ReasonOf returns the Reason of err, or 0 when err is not an *Error.
+func ReasonOf(err error) Reason {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return 0
+}
+
+// Verifier checks one signature of an envelope and says who made it.
+type Verifier[P any] interface {
+	// Verify checks sig over pae with the key certified by chain (keyid is a hint).
+	// It returns an *Error with ReasonUnknownKey when the chain is not trusted and
+	// ReasonBadSignature when the signature does not verify.
+	Verify(pae, sig []byte, keyid string, chain [][]byte) (P, error)
+}
+
+// Opened is a verified envelope.
+type Opened[P any] struct {
+	// Envelope is the decoded envelope; Envelope.Payload is the verified payload.
+	Envelope *envelopev1.Envelope
+	// Signer is what the verifier returned for the first signature that verified.
+	Signer P
+}
+
+// Open decodes raw as an envelope, checks that its payload type is wantType and verifies
+// its signatures with v. It succeeds when at least one signature verifies; the payload it
+// returns is exactly the bytes that were verified.
+func Open[P any](raw []byte, wantType string, v Verifier[P]) (*Opened[P], error) {
+	if len(raw) > MaxEnvelopeSize {
+		return nil, Refuse(ReasonMalformedEnvelope, fmt.Sprintf("envelope of %d bytes exceeds %d", len(raw), MaxEnvelopeSize), nil)
+	}
+	env := &envelopev1.Envelope{}
+	if err := proto.Unmarshal(raw, env); err != nil {
+		return nil, Refuse(ReasonMalformedEnvelope, "not an envelope", err)
+	}
+	if env.GetPayloadType() != wantType {
+		return nil, Refuse(ReasonWrongPayloadType, fmt.Sprintf("payload type %q, want %q", truncate(env.GetPayloadType(), 128), wantType), nil)
+	}
+	if len(env.GetSignatures()) == 0 {
+		return nil, Refuse(ReasonBadSignature, "no signature", nil)
+	}
+	if len(env.GetSignatures()) > MaxSignatures {
+		return nil, Refuse(ReasonMalformedEnvelope, fmt.Sprintf("%d signatures exceed %d", len(env.GetSignatures()), MaxSignatures), nil)
+	}
+	pae := PAE(env.GetPayloadType(), env.GetPayload())
+	var first error
+	for _, s := range env.GetSignatures() {
+		p, err := v.Verify(pae, s.GetSig(), s.GetKeyid(), s.GetCertificates())
+		if err == nil {
+			return &Opened[P]{Envelope: env, Signer: p}, nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if ReasonOf(first) == 0 {
+		first = Refuse(ReasonBadSignature, "signature rejected", first)
+	}
+	return nil, first
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,16 @@
+// Package feed is a node's local store of what it received: the verified alerts its
+// clients may see, and the quarantine of what failed verification.
+//
+// Both are JetStream streams private to the node (named after it), on the node's own
+// NATS connection:
+//
+//	CIX_FEED_<NODE>        cix.feed.<node>.<alert id>              one message per id
+//	CIX_QUARANTINE_<NODE>  cix.quarantine.<node>.<reason>
+//
+// A feed message is the signed envelope exactly as received, with headers recording who
+// the verifier found had signed it and the sequence it came from. The feed sequence is
+// the subscribers' cursor: it only grows, so resuming after a cursor can neither skip nor
+// repeat an alert, and positions that expired are reported as gaps. One message per
+// alert id (DiscardNewPerSubject) makes storage idempotent: an alert received twice is
+// stored and delivered once.
+package feed

@@ -1,0 +1,247 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cix-exchange/cix/internal/bus"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Header names of feed messages. They are written by this node after verification and
+// never cross to another node.
+const (
+	HeaderAdministration = "Cix-Signer-Administration"
+	HeaderNode           = "Cix-Signer-Node"
+	HeaderKeyID          = "Cix-Signer-Keyid"
+	HeaderNotAfter       = "Cix-Signer-Not-After"
+	HeaderSourceSeq      = "Cix-Source-Sequence"
+
+	HeaderReason  = "Cix-Quarantine-Reason"
+	HeaderDetail  = "Cix-Quarantine-Detail"
+	HeaderSubject = "Cix-Quarantine-Subject"
+)
+
+// ErrNotFound is returned for an alert id the feed does not hold.
+var ErrNotFound = errors.New("not found")
+
+// Config shapes the node's streams.
+type Config struct {
+	// Node names the streams; it must be a valid node name.
+	Node string
+	// Replicas of the streams.
+	Replicas int
+	// MaxAge after which alerts leave the feed; 0 keeps them. Subscribers that resume
+	// from an expired position are told of the gap.
+	MaxAge time.Duration
+	// QuarantineMaxAge after which quarantined messages are discarded; 0 keeps them.
+	QuarantineMaxAge time.Duration
+}
+
+// Feed is a node's store of verified alerts and quarantined messages.
+type Feed struct {
+	js         jetstream.JetStream
+	node       string
+	feedName   string
+	quarName   string
+	feed       jetstream.Stream
+	quarantine jetstream.Stream
+	feedPrefix string
+	quarPrefix string
+}
+
+// Open creates or updates the node's streams.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error) {
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	token := strings.ToUpper(strings.ReplaceAll(cfg.Node, "-", "_"))
+	f := &Feed{
+		js: js, node: cfg.Node,
+		feedName: "CIX_FEED_" + token, quarName: "CIX_QUARANTINE_" + token,
+		feedPrefix: "cix.feed." + cfg.Node + ".", quarPrefix: "cix.quarantine." + cfg.Node + ".",
+	}
+	var err error
+	f.feed, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:                 f.feedName,
+		Description:          "cix verified alerts received by node " + cfg.Node,
+		Subjects:             []string{f.feedPrefix + "*"},
+		Storage:              jetstream.FileStorage,
+		Replicas:             cfg.Replicas,
+		MaxAge:               cfg.MaxAge,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		Duplicates:           time.Minute,
+		AllowDirect:          true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open feed %s: %w", f.feedName, err)
+	}
+	f.quarantine, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        f.quarName,
+		Description: "cix messages node " + cfg.Node + " refused, with the reason",
+		Subjects:    []string{f.quarPrefix + "*"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.QuarantineMaxAge,
+		Duplicates:  time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open quarantine %s: %w", f.quarName, err)
+	}
+	return f, nil
+}
+
+// Signer is the verified signer recorded with a feed entry.
+type Signer struct {
+	Administration string
+	Node           string
+	KeyID          string
+	NotAfter       time.Time
+}
+
+// Entry is one verified alert in the feed.
+type Entry struct {
+	Sequence   uint64
+	ID         string
+	Envelope   []byte
+	Signer     Signer
+	ReceivedAt time.Time
+}
+
+// Write is one verified alert to append.
+type Write struct {
+	ID        string
+	Envelope  []byte
+	Signer    Signer
+	SourceSeq uint64
+}
+
+// Append stores verified alerts in order and waits until all are acknowledged. An alert
+// already in the feed is not stored again. It returns how many were new.
+func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
+	futures := make([]jetstream.PubAckFuture, len(ws))
+	for i, w := range ws {
+		m := &nats.Msg{Subject: f.feedPrefix + w.ID, Data: w.Envelope, Header: nats.Header{}}
+		m.Header.Set(HeaderAdministration, w.Signer.Administration)
+		m.Header.Set(HeaderNode, w.Signer.Node)
+		m.Header.Set(HeaderKeyID, w.Signer.KeyID)
+		m.Header.Set(HeaderNotAfter, w.Signer.NotAfter.UTC().Format(time.RFC3339))
+		m.Header.Set(HeaderSourceSeq, strconv.FormatUint(w.SourceSeq, 10))
+		fut, err := f.js.PublishMsgAsync(m, jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName))
+		if err != nil {
+			return 0, fmt.Errorf("append to feed: %w", err)
+		}
+		futures[i] = fut
+	}
+	added := 0
+	for _, fut := range futures {
+		select {
+		case ack := <-fut.Ok():
+			if !ack.Duplicate {
+				added++
+			}
+		case err := <-fut.Err():
+			if !bus.IsSubjectTaken(err) {
+				return added, fmt.Errorf("append to feed: %w", err)
+			}
+		case <-ctx.Done():
+			return added, fmt.Errorf("append to feed: %w", ctx.Err())
+		}
+	}
+	return added, nil
+}
+
+// Get returns the feed entry of an alert id.
+func (f *Feed) Get(ctx context.Context, id string) (*Entry, error) {
+	m, err := f.feed.GetLastMsgForSubject(ctx, f.feedPrefix+id)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("get from feed: %w", err)
+	}
+	return f.entry(m.Subject, m.Sequence, m.Time, m.Header, m.Data), nil
+}
+
+func (f *Feed) entry(subject string, seq uint64, t time.Time, h nats.Header, data []byte) *Entry {
+	notAfter, _ := time.Parse(time.RFC3339, h.Get(HeaderNotAfter))
+	return &Entry{
+		Sequence: seq, ID: strings.TrimPrefix(subject, f.feedPrefix), Envelope: data, ReceivedAt: t,
+		Signer: Signer{
+			Administration: h.Get(HeaderAdministration), Node: h.Get(HeaderNode),
+			KeyID: h.Get(HeaderKeyID), NotAfter: notAfter,
+		},
+	}
+}
+
+// State is a snapshot of the feed's bounds.
+type State struct {
+	// First and Last are the sequences of the oldest and newest alert held; First is
+	// Last+1 when the feed is empty.
+	First, Last uint64
+	Count       uint64
+}
+
+// State returns the feed's current bounds.
+func (f *Feed) State(ctx context.Context) (State, error) {
+	info, err := f.feed.Info(ctx)
+	if err != nil {
+		return State{}, fmt.Errorf("feed state: %w", err)
+	}
+	return State{First: info.State.FirstSeq, Last: info.State.LastSeq, Count: info.State.Msgs}, nil
+}
+
+// Reader iterates the feed in sequence order from a start sequence, then waits for
+// new alerts. It holds a bounded window of messages: a slow reader slows delivery
+// to itself and nothing else.
+type Reader struct {
+	f    *Feed
+	cons jetstream.Consumer
+	it   jetstream.MessagesContext
+}
+
+// Read starts a reader at sequence start (1 for the oldest). Sequences that no longer
+// exist are skipped by the server; the caller detects the jump from Entry.Sequence.
+func (f *Feed) Read(ctx context.Context, start uint64) (*Reader, error) {
+	if start == 0 {
+		start = 1
+	}
+	cons, err := f.js.OrderedConsumer(ctx, f.feedName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   start,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	return &Reader{f: f, cons: cons, it: it}, nil
+}
+
+// Next blocks until the next entry or until ctx ends.
+func (r *Reader) Next(ctx context.Context) (*Entry, error) {
+	m, err := r.it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	return r.f.entry(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data()), nil
+}
+
+// Close stops the reader.
+func (r *Reader) Close() { r.it.Stop() }

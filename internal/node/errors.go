@@ -1,0 +1,26 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cix-exchange/cix/internal/alert"
+)
+
+// Errors callers branch on. The API maps them to gRPC codes.
+var (
+	// ErrPermission: the caller may not do this (for example publish for another
+	// administration).
+	ErrPermission = errors.New("permission denied")
+	// ErrNotFound: no such alert in this node's feed.
+	ErrNotFound = errors.New("not found")
+	// ErrOutOfRange: a cursor beyond the end of the feed.
+	ErrOutOfRange = errors.New("out of range")
+	// ErrUnavailable: a dependency (stream, key) is unavailable; retry later.
+	ErrUnavailable = errors.New("unavailable")
+)
+
+// invalid returns a validation error for one field.
+func invalid(field, format string, args ...any) error {
+	return &alert.ValidationError{Violations: []alert.FieldViolation{{Field: field, Description: fmt.Sprintf(format, args...)}}}
+}

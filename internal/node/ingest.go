@@ -1,0 +1,217 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/cix-exchange/cix/internal/alert"
+	"github.com/cix-exchange/cix/internal/bus"
+	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/feed"
+	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
+	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+)
+
+// clockSkew is how far in the future an alert's issued_at may be.
+const clockSkew = 5 * time.Minute
+
+// Verified is a received message that passed every check.
+type Verified struct {
+	Alert  *alertv1.Alert
+	Signer trust.Principal
+}
+
+// VerifyAlert checks one message received on subject: envelope, payload type, signature,
+// certificate chain, origin against certificate and subject, decoding and content. Every
+// failure is an *envelope.Error with the reason to quarantine it under.
+func VerifyAlert(v *trust.Verifier, subject string, raw []byte, now time.Time) (*Verified, error) {
+	sOrigin, sKind, sID, err := bus.ParseAlertSubject(subject)
+	if err != nil {
+		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
+	}
+	opened, err := envelope.Open[trust.Principal](raw, envelope.PayloadTypeAlert, v)
+	if err != nil {
+		return nil, err
+	}
+	p := opened.Signer
+	a := &alertv1.Alert{}
+	if err := proto.Unmarshal(opened.Envelope.Payload, a); err != nil {
+		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.Alert", err)
+	}
+	origin := a.GetOrigin()
+	if origin.GetAdministration() != p.Administration {
+		return nil, envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
+			"alert claims origin %q but is signed by a key of %s", clipStr(origin.GetAdministration()), p.Administration), nil)
+	}
+	if origin.GetNode() != p.Node {
+		return nil, envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
+			"alert claims node %q but is signed by node %s", clipStr(origin.GetNode()), p.Node), nil)
+	}
+	if sOrigin != p.Administration {
+		return nil, envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
+			"published under origin %s but signed by %s", sOrigin, p.Administration), nil)
+	}
+	if k := alert.KindName(alert.Kind(a)); k != sKind || a.GetId() != sID {
+		return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
+			"subject names %s %s, payload is %s %s", sKind, sID, k, clipStr(a.GetId())), nil)
+	}
+	if err := alert.Validate(a); err != nil {
+		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "alert fails validation", err)
+	}
+	if a.GetIssuedAt().AsTime().After(now.Add(clockSkew)) {
+		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "issued_at is in the future", nil)
+	}
+	return &Verified{Alert: a, Signer: p}, nil
+}
+
+func clipStr(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// Run receives alerts until ctx ends: it consumes the alert stream with the node's
+// durable consumer, verifies, stores and acknowledges batch by batch.
+func (n *Node) Run(ctx context.Context) error {
+	cons, err := n.bus.Consumer(ctx, "ingest_"+consumerToken(n.id.Administration()+"_"+n.id.Node()))
+	if err != nil {
+		return err
+	}
+	msgs := make(chan jetstream.Msg, 2*n.batch)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-ctx.Done():
+		}
+	}, jetstream.PullMaxMessages(2*n.batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) || ctx.Err() == nil {
+			n.log.Warn("alert stream consumer", "error", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("consume alert stream: %w", err)
+	}
+	defer cc.Stop()
+	n.log.Info("receiving alerts", "stream", bus.AlertsStream)
+	batch := make([]jetstream.Msg, 0, n.batch)
+	for {
+		batch = batch[:0]
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			batch = append(batch, m)
+		}
+	fill:
+		for len(batch) < n.batch {
+			select {
+			case m := <-msgs:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		// The batch is retried until it is stored: acknowledgements are cumulative, so
+		// moving on to the next batch would acknowledge this one unstored.
+		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+			err := n.ingest(ctx, batch)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			n.log.Error("ingest batch failed; retrying", "error", err, "size", len(batch), "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+		}
+	}
+}
+
+func consumerToken(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c == '-' || c == '.' || c == ' ' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// ingest verifies a batch in parallel, stores verified alerts and quarantines the rest,
+// then acknowledges the batch.
+func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
+	type result struct {
+		v   *Verified
+		err error
+		seq uint64
+	}
+	res := make([]result, len(batch))
+	now := n.now()
+	workers := n.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(batch))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(batch); i += workers {
+				m := batch[i]
+				if md, err := m.Metadata(); err == nil {
+					res[i].seq = md.Sequence.Stream
+				}
+				res[i].v, res[i].err = VerifyAlert(n.ver, m.Subject(), m.Data(), now)
+			}
+		}()
+	}
+	wg.Wait()
+
+	var ws []feed.Write
+	var qs []feed.Quarantined
+	for i, r := range res {
+		if r.err != nil {
+			reason := envelope.ReasonOf(r.err)
+			if reason == 0 {
+				reason = envelope.ReasonInvalidContent
+			}
+			n.log.Warn("quarantined", "reason", reason.String(), "subject", batch[i].Subject(), "seq", r.seq, "error", r.err)
+			qs = append(qs, feed.Quarantined{Reason: reason.String(), Detail: r.err.Error(), Subject: batch[i].Subject(), Raw: batch[i].Data(), SourceSeq: r.seq})
+			continue
+		}
+		ws = append(ws, feed.Write{
+			ID: r.v.Alert.GetId(), Envelope: batch[i].Data(), SourceSeq: r.seq,
+			Signer: feed.Signer{Administration: r.v.Signer.Administration, Node: r.v.Signer.Node, KeyID: r.v.Signer.KeyID, NotAfter: r.v.Signer.NotAfter},
+		})
+	}
+	if len(qs) > 0 {
+		if err := n.feed.Quarantine(ctx, qs); err != nil {
+			return err
+		}
+	}
+	if len(ws) > 0 {
+		if _, err := n.feed.Append(ctx, ws); err != nil {
+			return err
+		}
+	}
+	// Cumulative acknowledgement of the whole batch.
+	if err := batch[len(batch)-1].DoubleAck(ctx); err != nil {
+		return fmt.Errorf("acknowledge batch: %w", err)
+	}
+	n.stats.Received.Add(uint64(len(batch)))
+	n.stats.Verified.Add(uint64(len(ws)))
+	n.stats.Quarantined.Add(uint64(len(qs)))
+	return nil
+}

@@ -1,0 +1,203 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/cix-exchange/cix/internal/alert"
+	"github.com/cix-exchange/cix/internal/bus"
+	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/feed"
+	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
+	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Options assemble a node.
+type Options struct {
+	Identity trust.Identity
+	Verifier *trust.Verifier
+	Bus      *bus.Bus
+	Feed     *feed.Feed
+	Logger   *slog.Logger
+	// Now is the clock; time.Now by default.
+	Now func() time.Time
+	// VerifyWorkers verifying received batches in parallel; GOMAXPROCS by default.
+	VerifyWorkers int
+	// IngestBatch is the most messages verified and stored together; 256 by default.
+	IngestBatch int
+}
+
+// Node is one administration's cix node.
+type Node struct {
+	id      trust.Identity
+	ver     *trust.Verifier
+	bus     *bus.Bus
+	feed    *feed.Feed
+	log     *slog.Logger
+	now     func() time.Time
+	workers int
+	batch   int
+
+	stats Stats
+}
+
+// Stats are the node's counters since start.
+type Stats struct {
+	Published   atomic.Uint64
+	Received    atomic.Uint64
+	Verified    atomic.Uint64
+	Quarantined atomic.Uint64
+	Duplicates  atomic.Uint64
+}
+
+// New assembles a node. Call Run to start receiving.
+func New(o Options) (*Node, error) {
+	if o.Identity == nil || o.Verifier == nil || o.Bus == nil || o.Feed == nil {
+		return nil, errors.New("new node: identity, verifier, bus and feed are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.IngestBatch <= 0 {
+		o.IngestBatch = 256
+	}
+	return &Node{
+		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, log: o.Logger, now: o.Now,
+		workers: o.VerifyWorkers, batch: o.IngestBatch,
+	}, nil
+}
+
+// Stats returns the node's counters.
+func (n *Node) Stats() *Stats { return &n.stats }
+
+// Administration is the node's administration.
+func (n *Node) Administration() string { return n.id.Administration() }
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.id.Node() }
+
+// PublishResult is the outcome of publishing one alert.
+type PublishResult struct {
+	ID        string
+	Sequence  uint64
+	Duplicate bool
+}
+
+// sealed is an alert ready for the stream.
+type sealed struct {
+	id, subject string
+	data        []byte
+}
+
+// prepare completes, validates, serialises and signs an alert. It modifies a.
+func (n *Node) prepare(ctx context.Context, a *alertv1.Alert) (*sealed, error) {
+	if a == nil {
+		return nil, invalid("alert", "required")
+	}
+	if a.GetId() == "" {
+		a.Id = uuid.NewString()
+	}
+	alert.Normalize(a)
+	admin := n.id.Administration()
+	if a.Origin == nil {
+		a.Origin = &alertv1.Origin{}
+	}
+	switch a.Origin.Administration {
+	case "":
+		a.Origin.Administration = admin
+	case admin:
+	default:
+		return nil, fmt.Errorf("%w: alert.origin.administration: this node publishes for %s, not %s",
+			ErrPermission, admin, a.Origin.Administration)
+	}
+	a.Origin.Node = n.id.Node()
+	if a.IssuedAt == nil {
+		a.IssuedAt = timestamppb.New(n.now())
+	}
+	if err := alert.Validate(a); err != nil {
+		return nil, err
+	}
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("marshal alert: %w", err)
+	}
+	key, err := n.id.Current(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: no valid signing key: %v", ErrUnavailable, err)
+	}
+	env, err := envelope.Seal(envelope.PayloadTypeAlert, payload, key)
+	if err != nil {
+		return nil, err
+	}
+	data, err := envelope.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return &sealed{id: a.Id, subject: bus.AlertSubject(admin, alert.KindName(alert.Kind(a)), a.Id), data: data}, nil
+}
+
+// Publish signs one alert and stores it in the federation's alert stream.
+func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, error) {
+	s, err := n.prepare(ctx, a)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	ack, err := n.bus.Publish(ctx, s.subject, s.id, s.data)
+	if err != nil {
+		return PublishResult{ID: s.id}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	n.count(ack)
+	return PublishResult{ID: s.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+func (n *Node) count(ack bus.Ack) {
+	if ack.Duplicate {
+		n.stats.Duplicates.Add(1)
+	} else {
+		n.stats.Published.Add(1)
+	}
+}
+
+// Pending is a publish in flight, from PublishAsync.
+type Pending struct {
+	id  string
+	err error
+	p   *bus.Pending
+}
+
+// ID is the alert's id (generated when the alert had none), or empty when the alert was
+// refused before it had one.
+func (p *Pending) ID() string { return p.id }
+
+// PublishAsync prepares and signs an alert and starts writing it; the number of writes in
+// flight is bounded by the bus. Wait for the outcome with Wait, in any order.
+func (n *Node) PublishAsync(ctx context.Context, a *alertv1.Alert) *Pending {
+	s, err := n.prepare(ctx, a)
+	if err != nil {
+		return &Pending{id: a.GetId(), err: err}
+	}
+	return &Pending{id: s.id, p: n.bus.PublishAsync(s.subject, s.id, s.data)}
+}
+
+// Wait returns the outcome of a PublishAsync.
+func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
+	if p.err != nil {
+		return PublishResult{ID: p.id}, p.err
+	}
+	ack, err := n.bus.Wait(ctx, p.p)
+	if err != nil {
+		return PublishResult{ID: p.id}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	n.count(ack)
+	return PublishResult{ID: p.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}

@@ -1,0 +1,216 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cix-exchange/cix/internal/alert"
+	"github.com/cix-exchange/cix/internal/feed"
+	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
+	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
+	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// FormatCursor returns the cursor of a feed sequence. Cursors are opaque to clients.
+func FormatCursor(seq uint64) string { return strconv.FormatUint(seq, 10) }
+
+// ParseCursor returns the feed sequence of a cursor.
+func ParseCursor(c string) (uint64, error) {
+	seq, err := strconv.ParseUint(c, 10, 64)
+	if err != nil || seq == 0 {
+		return 0, invalid("cursor", "%q is not a cursor from this node's feed", clipStr(c))
+	}
+	return seq, nil
+}
+
+// Get returns a verified alert by id.
+func (n *Node) Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error) {
+	if !alert.ValidUUID(id) {
+		return nil, invalid("id", "%q is not a UUID", clipStr(id))
+	}
+	e, err := n.feed.Get(ctx, id)
+	if errors.Is(err, feed.ErrNotFound) {
+		return nil, fmt.Errorf("%w: alert %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return decodeEntry(e)
+}
+
+// decodeEntry turns a feed entry into the API's VerifiedAlert. Feed entries were verified
+// before they were stored, so a decoding failure here is a corrupted store.
+func decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
+	env := &envelopev1.Envelope{}
+	if err := proto.Unmarshal(e.Envelope, env); err != nil {
+		return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+	}
+	a := &alertv1.Alert{}
+	if err := proto.Unmarshal(env.GetPayload(), a); err != nil {
+		return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+	}
+	return &nodev1.VerifiedAlert{
+		Alert: a, Envelope: env, ReceivedAt: timestamppb.New(e.ReceivedAt), Cursor: FormatCursor(e.Sequence),
+		Signer: &nodev1.Signer{
+			Administration: e.Signer.Administration, Node: e.Signer.Node, Keyid: e.Signer.KeyID,
+			CertificateNotAfter: timestamppb.New(e.Signer.NotAfter),
+		},
+	}, nil
+}
+
+// Subscribe sends verified alerts matching req to send: history from the request's
+// cursor or start position, a CaughtUp marker, then live alerts, until ctx ends or send
+// fails. Positions the feed can no longer serve are sent as Gap events.
+func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send func(*nodev1.SubscribeResponse) error) error {
+	filter, err := CompileFilter(req.GetFilter())
+	if err != nil {
+		return err
+	}
+	var after uint64 // the position the client has seen, 0 for none
+	hasCursor := req.GetCursor() != ""
+	if hasCursor {
+		if after, err = ParseCursor(req.GetCursor()); err != nil {
+			return err
+		}
+	}
+	st, err := n.feed.State(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	switch {
+	case hasCursor:
+		if after > st.Last {
+			return fmt.Errorf("%w: cursor %d is beyond the newest alert %d of this node's feed", ErrOutOfRange, after, st.Last)
+		}
+	case req.GetStart() == nodev1.StartPosition_START_POSITION_EARLIEST:
+		after = max(st.First, 1) - 1
+	default:
+		after = st.Last
+	}
+	next := after + 1
+	if hasCursor && next < st.First {
+		if err := send(gapEvent(after, st.First, "expired from the feed")); err != nil {
+			return err
+		}
+		next = st.First
+	}
+	caughtUp := false
+	if next > st.Last {
+		if err := send(caughtUpEvent(st.Last)); err != nil {
+			return err
+		}
+		caughtUp = true
+	}
+	r, err := n.feed.Read(ctx, next)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	defer r.Close()
+	for {
+		e, err := r.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		if e.Sequence > next {
+			if err := send(gapEvent(next-1, e.Sequence, "deleted from the feed")); err != nil {
+				return err
+			}
+		}
+		next = e.Sequence + 1
+		va, err := decodeEntry(e)
+		if err != nil {
+			n.log.Error("undecodable feed entry", "seq", e.Sequence, "error", err)
+			if err := send(gapEvent(e.Sequence-1, e.Sequence+1, "undecodable in the feed")); err != nil {
+				return err
+			}
+		} else if filter.Match(va.Alert) {
+			if err := send(&nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_Alert{Alert: va}}); err != nil {
+				return err
+			}
+		}
+		if !caughtUp && e.Sequence >= st.Last {
+			if err := send(caughtUpEvent(e.Sequence)); err != nil {
+				return err
+			}
+			caughtUp = true
+		}
+	}
+}
+
+// gapEvent reports that positions after `after` and before `resume` cannot be served.
+func gapEvent(after, resume uint64, reason string) *nodev1.SubscribeResponse {
+	g := &nodev1.Gap{ResumeCursor: FormatCursor(resume - 1), Missing: resume - after - 1, Reason: reason}
+	if after > 0 {
+		g.AfterCursor = FormatCursor(after)
+	}
+	return &nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_Gap{Gap: g}}
+}
+
+func caughtUpEvent(last uint64) *nodev1.SubscribeResponse {
+	return &nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_CaughtUp{CaughtUp: &nodev1.CaughtUp{Cursor: FormatCursor(last)}}}
+}
+
+// QuarantinePage is one page of the quarantine.
+type QuarantinePage struct {
+	Messages []feed.Quarantined
+	Next     string
+	Counts   map[string]uint64
+}
+
+// ListQuarantine lists quarantined messages, newest first.
+func (n *Node) ListQuarantine(ctx context.Context, pageSize uint32, pageToken string) (*QuarantinePage, error) {
+	switch {
+	case pageSize == 0:
+		pageSize = 100
+	case pageSize > 1000:
+		return nil, invalid("page_size", "at most 1000")
+	}
+	var before uint64
+	if pageToken != "" {
+		var err error
+		if before, err = strconv.ParseUint(pageToken, 10, 64); err != nil || before == 0 {
+			return nil, invalid("page_token", "not a token from a previous page")
+		}
+	}
+	msgs, next, err := n.feed.ListQuarantine(ctx, before, int(pageSize))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	counts, err := n.feed.QuarantineCounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	p := &QuarantinePage{Messages: msgs, Counts: counts}
+	if next != 0 {
+		p.Next = strconv.FormatUint(next, 10)
+	}
+	return p, nil
+}
+
+// NodeInfo describes the node's identity, trust and store.
+func (n *Node) NodeInfo(ctx context.Context) (*nodev1.GetNodeInfoResponse, error) {
+	out := &nodev1.GetNodeInfoResponse{
+		Administration: n.id.Administration(), Node: n.id.Node(),
+		TrustedAdministrations: n.ver.Administrations(),
+	}
+	if key, err := n.id.Current(ctx); err == nil {
+		p := key.Principal()
+		out.Keyid, out.CertificateNotAfter = p.KeyID, timestamppb.New(p.NotAfter)
+	}
+	st, err := n.feed.State(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	out.FeedAlerts = st.Count
+	if out.Quarantined, err = n.feed.QuarantineSize(ctx); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,206 @@
+package trust
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/x509"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cix-exchange/cix/internal/envelope"
+)
+
+// maxChain bounds the certificates a verifier looks at in one signature.
+const maxChain = 4
+
+// Verifier checks envelope signatures against administration trust anchors. It is safe
+// for concurrent use.
+type Verifier struct {
+	now func() time.Time
+
+	mu      sync.RWMutex
+	anchors map[string]*x509.CertPool // by administration
+	admins  []string
+	cache   map[string]*cachedChain // by key id
+}
+
+type cachedChain struct {
+	chain     [][]byte
+	key       ed25519.PublicKey
+	principal Principal
+	notBefore time.Time
+}
+
+// NewVerifier returns a verifier trusting anchors. now defaults to time.Now.
+func NewVerifier(now func() time.Time, anchors ...*x509.Certificate) (*Verifier, error) {
+	if now == nil {
+		now = time.Now
+	}
+	v := &Verifier{now: now, anchors: map[string]*x509.CertPool{}, cache: map[string]*cachedChain{}}
+	for _, a := range anchors {
+		if err := v.AddAnchor(a); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// AddAnchor trusts a further administration anchor.
+func (v *Verifier) AddAnchor(a *x509.Certificate) error {
+	admin, err := anchorAdministration(a)
+	if err != nil {
+		return fmt.Errorf("add trust anchor %q: %w", a.Subject.String(), err)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	pool, ok := v.anchors[admin]
+	if !ok {
+		pool = x509.NewCertPool()
+		v.anchors[admin] = pool
+		v.admins = append(v.admins, admin)
+		sort.Strings(v.admins)
+	}
+	pool.AddCert(a)
+	return nil
+}
+
+// Administrations lists the administrations with a trust anchor.
+func (v *Verifier) Administrations() []string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return append([]string(nil), v.admins...)
+}
+
+// Verify implements envelope.Verifier: it checks that chain certifies a node of an
+// administration under that administration's own anchor, valid now, and that sig is that
+// node key's signature of pae.
+func (v *Verifier) Verify(pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
+	c, err := v.chain(keyid, chain)
+	if err != nil {
+		return Principal{}, err
+	}
+	now := v.now()
+	if now.Before(c.notBefore) || now.After(c.principal.NotAfter) {
+		return Principal{}, envelope.Refuse(envelope.ReasonUnknownKey,
+			fmt.Sprintf("certificate of %s/%s valid %s to %s, not at %s", c.principal.Administration, c.principal.Node,
+				c.notBefore.UTC().Format(time.RFC3339), c.principal.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)), nil)
+	}
+	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(c.key, pae, sig) {
+		return Principal{}, envelope.Refuse(envelope.ReasonBadSignature,
+			fmt.Sprintf("signature does not verify with key %s of %s/%s", short(c.principal.KeyID), c.principal.Administration, c.principal.Node), nil)
+	}
+	return c.principal, nil
+}
+
+// chain returns the verified, cached chain for keyid, verifying it on first sight.
+func (v *Verifier) chain(keyid string, chain [][]byte) (*cachedChain, error) {
+	if len(chain) == 0 {
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey, "signature carries no certificate", nil)
+	}
+	if len(chain) > maxChain {
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey, fmt.Sprintf("certificate chain of %d exceeds %d", len(chain), maxChain), nil)
+	}
+	// The key id is only a hint: the cache entry is used only when the presented chain
+	// is byte-for-byte the one verified before.
+	id := KeyID(chain[0])
+	v.mu.RLock()
+	c, ok := v.cache[id]
+	v.mu.RUnlock()
+	if ok && sameChain(c.chain, chain) {
+		return c, nil
+	}
+	c, err := v.verifyChain(id, chain)
+	if err != nil {
+		return nil, err
+	}
+	v.mu.Lock()
+	if len(v.cache) > 100_000 { // bound memory under a flood of distinct chains
+		clear(v.cache)
+	}
+	v.cache[id] = c
+	v.mu.Unlock()
+	return c, nil
+}
+
+func (v *Verifier) verifyChain(id string, chain [][]byte) (*cachedChain, error) {
+	leaf, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey, "unparsable certificate", err)
+	}
+	key, ok := leaf.PublicKey.(ed25519.PublicKey)
+	if !ok {
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey, "certificate key is not ed25519", nil)
+	}
+	admin, node, err := nodeIdentity(leaf)
+	if err != nil {
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey, "not a node certificate", err)
+	}
+	v.mu.RLock()
+	roots := v.anchors[admin]
+	v.mu.RUnlock()
+	if roots == nil {
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey, fmt.Sprintf("no trust anchor for administration %s", admin), nil)
+	}
+	inter := x509.NewCertPool()
+	for _, der := range chain[1:] {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, envelope.Refuse(envelope.ReasonUnknownKey, "unparsable intermediate certificate", err)
+		}
+		inter.AddCert(c)
+	}
+	// Validity is checked per use (Verify), so the chain is verified at the leaf's own
+	// validity start: an anchor or intermediate must have covered it then.
+	at := leaf.NotBefore.Add(time.Second)
+	chains, err := leaf.Verify(x509.VerifyOptions{
+		Roots: roots, Intermediates: inter, CurrentTime: at,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err != nil {
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey,
+			fmt.Sprintf("certificate of %s/%s does not chain to the %s trust anchor", admin, node, admin), err)
+	}
+	// The key is usable only while every certificate of its chain is valid.
+	notBefore, notAfter := leaf.NotBefore, leaf.NotAfter
+	for _, c := range chains[0] {
+		if c.NotBefore.After(notBefore) {
+			notBefore = c.NotBefore
+		}
+		if c.NotAfter.Before(notAfter) {
+			notAfter = c.NotAfter
+		}
+	}
+	return &cachedChain{
+		chain: cloneChain(chain), key: key, notBefore: notBefore,
+		principal: Principal{Administration: admin, Node: node, KeyID: id, NotAfter: notAfter},
+	}, nil
+}
+
+func sameChain(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func cloneChain(c [][]byte) [][]byte {
+	out := make([][]byte, len(c))
+	for i := range c {
+		out[i] = bytes.Clone(c[i])
+	}
+	return out
+}
+
+func short(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
