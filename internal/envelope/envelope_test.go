@@ -29,8 +29,8 @@ func newRawKey(t testing.TB, id string) *rawKey {
 }
 
 func (k *rawKey) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
-func (k *rawKey) KeyID() string                    { return k.id }
-func (k *rawKey) Chain() [][]byte                  { return [][]byte{[]byte("cert-" + k.id)} }
+func (k *rawKey) KeyID() string                   { return k.id }
+func (k *rawKey) Chain() [][]byte                 { return [][]byte{[]byte("cert-" + k.id)} }
 
 func (k *rawKey) Verify(pae, sig []byte, keyid string, chain [][]byte) (string, error) {
 	if keyid != k.id {
