@@ -245,12 +245,15 @@ func (c Config) Validate() error {
 	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
 		bad("nats.replicas", "%d: want 1 to 5", c.NATS.Replicas)
 	}
-	for key, d := range map[string]Duration{
-		"nats.alert_retention": c.NATS.AlertRetention, "nats.feed_retention": c.NATS.FeedRetention,
-		"nats.quarantine_retention": c.NATS.QuarantineRetention, "nats.duplicate_window": c.NATS.DuplicateWindow,
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"nats.alert_retention", c.NATS.AlertRetention}, {"nats.feed_retention", c.NATS.FeedRetention},
+		{"nats.quarantine_retention", c.NATS.QuarantineRetention}, {"nats.duplicate_window", c.NATS.DuplicateWindow},
 	} {
-		if d < 0 {
-			bad(key, "negative duration")
+		if d.v < 0 {
+			bad(d.key, "negative duration")
 		}
 	}
 	if c.Trust.Keystore != "dev" {

@@ -1,0 +1,110 @@
+package bus_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cix-exchange/cix/internal/bus"
+	"github.com/cix-exchange/cix/internal/natsembed"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func openBus(t *testing.T, cfg bus.Config) (*bus.Bus, jetstream.JetStream) {
+	t.Helper()
+	s, err := natsembed.Start(natsembed.Options{Name: "t", StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { natsembed.Stop(s) })
+	nc, err := nats.Connect("", nats.InProcessServer(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	b, err := bus.Open(context.Background(), nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := jetstream.New(nc)
+	return b, js
+}
+
+func TestPublishIdempotentByID(t *testing.T) {
+	b, js := openBus(t, bus.Config{})
+	ctx := context.Background()
+	subj := bus.AlertSubject("NL", "seizure", "id-1")
+	first, err := b.Publish(ctx, subj, "id-1", []byte("a"))
+	if err != nil || first.Duplicate {
+		t.Fatalf("first %v %v", first, err)
+	}
+	// Within the duplicate window: the server's msg-id dedup answers.
+	again, err := b.Publish(ctx, subj, "id-1", []byte("a"))
+	if err != nil || !again.Duplicate || again.Sequence != first.Sequence {
+		t.Fatalf("again %v %v", again, err)
+	}
+	// Outside it (simulated with another msg id): the one-per-subject limit refuses the
+	// write and the bus reports the stored sequence.
+	if _, err := js.Publish(ctx, subj, []byte("b"), jetstream.WithMsgID("other")); !bus.IsSubjectTaken(err) {
+		t.Fatalf("raw second write: %v", err)
+	}
+	late, err := b.Wait(ctx, b.PublishAsync(subj, "id-1-late", []byte("c")))
+	if err != nil || !late.Duplicate || late.Sequence != first.Sequence {
+		t.Fatalf("late %v %v", late, err)
+	}
+	st, _ := js.Stream(ctx, bus.AlertsStream)
+	info, _ := st.Info(ctx)
+	if info.State.Msgs != 1 {
+		t.Fatalf("stream holds %d messages, want 1", info.State.Msgs)
+	}
+}
+
+func TestPublishUnavailable(t *testing.T) {
+	b, _ := openBus(t, bus.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	// A subject outside the stream gets no ack: the caller sees ErrUnavailable.
+	if _, err := b.Publish(ctx, "cix.nowhere.x", "id", []byte("a")); err == nil {
+		t.Fatal("publish outside the stream succeeded")
+	}
+}
+
+func TestParseAlertSubject(t *testing.T) {
+	for _, tc := range []struct {
+		in               string
+		origin, kind, id string
+		ok               bool
+	}{
+		{"cix.alert.v1.NL.seizure.abc", "NL", "seizure", "abc", true},
+		{"cix.alert.v1.NL.risk.0b7c", "NL", "risk", "0b7c", true},
+		{"cix.alert.v1.nl.seizure.abc", "", "", "", false},
+		{"cix.alert.v1.NLD.seizure.abc", "", "", "", false},
+		{"cix.alert.v1.NL.Seizure.abc", "", "", "", false},
+		{"cix.alert.v1.NL.seizure", "", "", "", false},
+		{"cix.alert.v1.NL.seizure.a.b", "", "", "", false},
+		{"cix.alert.v2.NL.seizure.abc", "", "", "", false},
+		{"", "", "", "", false},
+	} {
+		o, k, id, err := bus.ParseAlertSubject(tc.in)
+		if (err == nil) != tc.ok || o != tc.origin || k != tc.kind || id != tc.id {
+			t.Errorf("ParseAlertSubject(%q) = %q %q %q %v", tc.in, o, k, id, err)
+		}
+	}
+}
+
+// FuzzParseAlertSubject: parsing never panics, and what it accepts round-trips.
+func FuzzParseAlertSubject(f *testing.F) {
+	f.Add("cix.alert.v1.NL.seizure.0b7c0b7c-0000-4000-8000-000000000000")
+	f.Add("cix.alert.v1..seizure.")
+	f.Add("cix.alert.v1.NL.risk.a.b.c")
+	f.Fuzz(func(t *testing.T, s string) {
+		o, k, id, err := bus.ParseAlertSubject(s)
+		if err != nil {
+			return
+		}
+		if bus.AlertSubject(o, k, id) != s {
+			t.Fatalf("%q parsed as %q %q %q does not round-trip", s, o, k, id)
+		}
+	})
+}

@@ -1,0 +1,111 @@
+package config_test
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cix-exchange/cix/internal/config"
+)
+
+func resolve(t *testing.T, args ...string) (config.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("cixd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := config.NewFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return f.Resolve()
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "cixd.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreADevNode(t *testing.T) {
+	c, err := resolve(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Embedded() || c.GRPC.Listen != "127.0.0.1:7400" || c.Trust.Keystore != "dev" {
+		t.Fatalf("defaults %+v", c)
+	}
+}
+
+func TestPrecedenceDefaultsFileFlags(t *testing.T) {
+	p := writeFile(t, `
+administration: BE
+node: be-1
+grpc:
+  listen: 0.0.0.0:7500
+nats:
+  urls: [nats://hub:4222]
+  feed_retention: 720h
+log:
+  level: debug
+`)
+	c, err := resolve(t, "-config", p, "-node", "be-2", "-trust-anchor", "/a.pem,/b.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Administration != "BE" || c.Node != "be-2" || c.GRPC.Listen != "0.0.0.0:7500" || c.Embedded() ||
+		time.Duration(c.NATS.FeedRetention) != 720*time.Hour || c.Log.Level != "debug" || c.Log.Format != "text" ||
+		strings.Join(c.Trust.Anchors, ",") != "/a.pem,/b.pem" {
+		t.Fatalf("resolved %+v", c)
+	}
+}
+
+func TestUnknownKeysAndBadValuesAreErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, want string
+	}{
+		{"unknown top-level key", "administraton: NL\n", "administraton"},
+		{"unknown nested key", "nats:\n  url: nats://x\n", "url"},
+		{"bad duration", "nats:\n  feed_retention: forever\n", "forever"},
+		{"bad administration", "administration: Netherlands\n", "administration"},
+		{"bad node", "node: Node_1\n", "node"},
+		{"bad url", "nats:\n  urls: [hub:4222]\n", "nats.urls[0]"},
+		{"bad level", "log:\n  level: loud\n", "log.level"},
+		{"other keystore", "trust:\n  keystore: vault\n", "trust.keystore"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := resolve(t, "-config", writeFile(t, tc.file))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want mention of %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestFlagValidation(t *testing.T) {
+	if _, err := resolve(t, "-admin", "nl"); err == nil {
+		t.Fatal("lower-case administration accepted")
+	}
+	if _, err := resolve(t, "-config", "/does/not/exist.yaml"); err == nil {
+		t.Fatal("missing file accepted")
+	}
+}
+
+// FuzzLoad: arbitrary YAML never panics the loader or the validator.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte("administration: NL\nnats:\n  urls: [nats://a:1]\n"))
+	f.Add([]byte("nats: {feed_retention: 1h, replicas: 3}\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := config.Default()
+		if err := c.Load(b, "fuzz"); err != nil {
+			return
+		}
+		_ = c.Validate()
+	})
+}
