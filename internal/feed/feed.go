@@ -126,7 +126,8 @@ type Write struct {
 // Append stores verified alerts in order and waits until all are acknowledged. An alert
 // already in the feed is not stored again. It returns how many were new.
 func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
-	futures := make([]jetstream.PubAckFuture, len(ws))
+	msgs := make([]*nats.Msg, len(ws))
+	opts := make([][]jetstream.PublishOpt, len(ws))
 	for i, w := range ws {
 		m := &nats.Msg{Subject: f.feedPrefix + w.ID, Data: w.Envelope, Header: nats.Header{}}
 		m.Header.Set(HeaderAdministration, w.Signer.Administration)
@@ -134,28 +135,48 @@ func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
 		m.Header.Set(HeaderKeyID, w.Signer.KeyID)
 		m.Header.Set(HeaderNotAfter, w.Signer.NotAfter.UTC().Format(time.RFC3339))
 		m.Header.Set(HeaderSourceSeq, strconv.FormatUint(w.SourceSeq, 10))
-		fut, err := f.js.PublishMsgAsync(m, jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName))
-		if err != nil {
-			return 0, fmt.Errorf("append to feed: %w", err)
-		}
-		futures[i] = fut
+		msgs[i] = m
+		opts[i] = []jetstream.PublishOpt{jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName)}
+	}
+	// An id already in the feed is refused by the one-message-per-subject limit: that
+	// is the idempotence we want, not a failure.
+	acks, err := f.writeAll(ctx, msgs, opts, bus.IsSubjectTaken)
+	if err != nil {
+		return 0, fmt.Errorf("append to feed: %w", err)
 	}
 	added := 0
-	for _, fut := range futures {
-		select {
-		case ack := <-fut.Ok():
-			if !ack.Duplicate {
-				added++
-			}
-		case err := <-fut.Err():
-			if !bus.IsSubjectTaken(err) {
-				return added, fmt.Errorf("append to feed: %w", err)
-			}
-		case <-ctx.Done():
-			return added, fmt.Errorf("append to feed: %w", ctx.Err())
+	for _, a := range acks {
+		if a != nil && !a.Duplicate {
+			added++
 		}
 	}
 	return added, nil
+}
+
+// writeAll publishes msgs asynchronously and waits for every acknowledgement. An error
+// for which tolerated returns true leaves a nil ack in its place.
+func (f *Feed) writeAll(ctx context.Context, msgs []*nats.Msg, opts [][]jetstream.PublishOpt, tolerated func(error) bool) ([]*jetstream.PubAck, error) {
+	futures := make([]jetstream.PubAckFuture, len(msgs))
+	for i, m := range msgs {
+		fut, err := f.js.PublishMsgAsync(m, opts[i]...)
+		if err != nil {
+			return nil, err
+		}
+		futures[i] = fut
+	}
+	acks := make([]*jetstream.PubAck, len(msgs))
+	for i, fut := range futures {
+		select {
+		case acks[i] = <-fut.Ok():
+		case err := <-fut.Err():
+			if tolerated == nil || !tolerated(err) {
+				return nil, err
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return acks, nil
 }
 
 // Get returns the feed entry of an alert id.

@@ -29,30 +29,21 @@ type Quarantined struct {
 // Quarantine stores refused messages with their reasons and waits until all are
 // acknowledged.
 func (f *Feed) Quarantine(ctx context.Context, qs []Quarantined) error {
-	futures := make([]jetstream.PubAckFuture, len(qs))
+	msgs := make([]*nats.Msg, len(qs))
+	opts := make([][]jetstream.PublishOpt, len(qs))
 	for i, q := range qs {
 		m := &nats.Msg{Subject: f.quarPrefix + q.Reason, Data: q.Raw, Header: nats.Header{}}
 		m.Header.Set(HeaderReason, q.Reason)
 		m.Header.Set(HeaderDetail, headerSafe(q.Detail))
 		m.Header.Set(HeaderSubject, headerSafe(q.Subject))
-		opts := []jetstream.PublishOpt{jetstream.WithExpectStream(f.quarName)}
+		msgs[i] = m
+		opts[i] = []jetstream.PublishOpt{jetstream.WithExpectStream(f.quarName)}
 		if q.SourceSeq != 0 {
-			opts = append(opts, jetstream.WithMsgID("src-"+strconv.FormatUint(q.SourceSeq, 10)))
+			opts[i] = append(opts[i], jetstream.WithMsgID("src-"+strconv.FormatUint(q.SourceSeq, 10)))
 		}
-		fut, err := f.js.PublishMsgAsync(m, opts...)
-		if err != nil {
-			return fmt.Errorf("quarantine: %w", err)
-		}
-		futures[i] = fut
 	}
-	for _, fut := range futures {
-		select {
-		case <-fut.Ok():
-		case err := <-fut.Err():
-			return fmt.Errorf("quarantine: %w", err)
-		case <-ctx.Done():
-			return fmt.Errorf("quarantine: %w", ctx.Err())
-		}
+	if _, err := f.writeAll(ctx, msgs, opts, nil); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
 	}
 	return nil
 }
