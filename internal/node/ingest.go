@@ -30,12 +30,18 @@ type Verified struct {
 // VerifyAlert checks one message received on subject: envelope, payload type, signature,
 // certificate chain, origin against certificate and subject, decoding and content. Every
 // failure is an *envelope.Error with the reason to quarantine it under.
-func VerifyAlert(v *trust.Verifier, subject string, raw []byte, now time.Time) (*Verified, error) {
+//
+// storedAt is when the alert stream stored the message (a server timestamp, not the
+// sender's claim): the signing certificate must have been valid then, and the alert
+// cannot have been issued after it. A node catching up on old alerts therefore accepts
+// them after their short-lived certificates expired. now bounds the clock skew of
+// issued_at.
+func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now time.Time) (*Verified, error) {
 	sOrigin, sKind, sID, err := bus.ParseAlertSubject(subject)
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
-	opened, err := envelope.Open[trust.Principal](raw, envelope.PayloadTypeAlert, v)
+	opened, err := envelope.Open(raw, envelope.PayloadTypeAlert, v.At(storedAt))
 	if err != nil {
 		return nil, err
 	}
@@ -64,8 +70,13 @@ func VerifyAlert(v *trust.Verifier, subject string, raw []byte, now time.Time) (
 	if err := alert.Validate(a); err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "alert fails validation", err)
 	}
-	if a.GetIssuedAt().AsTime().After(now.Add(clockSkew)) {
+	issued := a.GetIssuedAt().AsTime()
+	if issued.After(now.Add(clockSkew)) {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "issued_at is in the future", nil)
+	}
+	if issued.After(storedAt.Add(clockSkew)) {
+		return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
+			"issued_at %s is after the stream stored the alert (%s)", issued.UTC().Format(time.RFC3339), storedAt.UTC().Format(time.RFC3339)), nil)
 	}
 	return &Verified{Alert: a, Signer: p}, nil
 }
@@ -82,6 +93,9 @@ func clipStr(s string) string {
 func (n *Node) Run(ctx context.Context) error {
 	cons, err := n.bus.Consumer(ctx, "ingest_"+consumerToken(n.id.Administration()+"_"+n.id.Node()))
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	msgs := make(chan jetstream.Msg, 2*n.batch)
@@ -170,10 +184,11 @@ func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
 			defer wg.Done()
 			for i := w; i < len(batch); i += workers {
 				m := batch[i]
+				storedAt := now
 				if md, err := m.Metadata(); err == nil {
-					res[i].seq = md.Sequence.Stream
+					res[i].seq, storedAt = md.Sequence.Stream, md.Timestamp
 				}
-				res[i].v, res[i].err = VerifyAlert(n.ver, m.Subject(), m.Data(), now)
+				res[i].v, res[i].err = VerifyAlert(n.ver, m.Subject(), m.Data(), storedAt, now)
 			}
 		}()
 	}

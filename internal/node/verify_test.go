@@ -62,7 +62,7 @@ func TestVerifyAlert(t *testing.T) {
 	f := newFixture(t)
 	now := time.Now()
 	subj, raw := f.seal(t, nlAlert())
-	v, err := node.VerifyAlert(f.ver, subj, raw, now)
+	v, err := node.VerifyAlert(f.ver, subj, raw, now, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,18 +74,32 @@ func TestVerifyAlert(t *testing.T) {
 	future.IssuedAt = timestamppb.New(now.Add(time.Hour))
 	future.GetSeizure().SeizedAt = timestamppb.New(now)
 	subj2, raw2 := f.seal(t, future)
-	if _, err := node.VerifyAlert(f.ver, subj2, raw2, now); envelope.ReasonOf(err) != envelope.ReasonInvalidContent {
+	if _, err := node.VerifyAlert(f.ver, subj2, raw2, now.Add(2*time.Hour), now); envelope.ReasonOf(err) != envelope.ReasonInvalidContent {
 		t.Fatalf("future alert: %v", err)
+	}
+
+	// Stored while the certificate was valid, verified long after it expired: accepted.
+	// Stored after it expired: refused.
+	later := now.Add(90 * 24 * time.Hour)
+	if _, err := node.VerifyAlert(f.ver, subj, raw, now, later); err != nil {
+		t.Fatalf("replayed after certificate expiry: %v", err)
+	}
+	if _, err := node.VerifyAlert(f.ver, subj, raw, later, later); envelope.ReasonOf(err) != envelope.ReasonUnknownKey {
+		t.Fatalf("stored after certificate expiry: %v", err)
+	}
+	// Issued after it was stored: refused.
+	if _, err := node.VerifyAlert(f.ver, subj2, raw2, now, now.Add(2*time.Hour)); envelope.ReasonOf(err) != envelope.ReasonInvalidContent {
+		t.Fatalf("issued after storage: %v", err)
 	}
 
 	otherNode := nlAlert()
 	otherNode.Origin.Node = "n2"
 	subj3, raw3 := f.seal(t, otherNode)
-	if _, err := node.VerifyAlert(f.ver, subj3, raw3, now); envelope.ReasonOf(err) != envelope.ReasonOriginMismatch {
+	if _, err := node.VerifyAlert(f.ver, subj3, raw3, now, now); envelope.ReasonOf(err) != envelope.ReasonOriginMismatch {
 		t.Fatalf("claims another node: %v", err)
 	}
 
-	if _, err := node.VerifyAlert(f.ver, "cix.alert.v1.NL.risk."+synth.ValidSeizureID, raw, now); envelope.ReasonOf(err) != envelope.ReasonInvalidContent {
+	if _, err := node.VerifyAlert(f.ver, "cix.alert.v1.NL.risk."+synth.ValidSeizureID, raw, now, now); envelope.ReasonOf(err) != envelope.ReasonInvalidContent {
 		t.Fatalf("kind mismatch: %v", err)
 	}
 }
@@ -105,7 +119,7 @@ func FuzzVerifyAlert(f *testing.F) {
 	f.Add(rs, rr)
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, subject string, b []byte) {
-		v, err := node.VerifyAlert(fx.ver, subject, b, now)
+		v, err := node.VerifyAlert(fx.ver, subject, b, now, now)
 		if err != nil {
 			if envelope.ReasonOf(err) == 0 {
 				t.Fatalf("refusal without a reason: %v", err)

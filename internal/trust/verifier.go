@@ -77,11 +77,29 @@ func (v *Verifier) Administrations() []string {
 // administration under that administration's own anchor, valid now, and that sig is that
 // node key's signature of pae.
 func (v *Verifier) Verify(pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
+	return v.verifyAt(v.now(), pae, sig, keyid, chain)
+}
+
+// At returns a view of v that checks certificate validity at time t instead of now: the
+// time a message was signed or stored, so that alerts replayed long after their node
+// certificate expired still verify, while what a key signed outside its validity does
+// not.
+func (v *Verifier) At(t time.Time) envelope.Verifier[Principal] { return verifierAt{v, t} }
+
+type verifierAt struct {
+	v *Verifier
+	t time.Time
+}
+
+func (a verifierAt) Verify(pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
+	return a.v.verifyAt(a.t, pae, sig, keyid, chain)
+}
+
+func (v *Verifier) verifyAt(now time.Time, pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
 	c, err := v.chain(keyid, chain)
 	if err != nil {
 		return Principal{}, err
 	}
-	now := v.now()
 	if now.Before(c.notBefore) || now.After(c.principal.NotAfter) {
 		return Principal{}, envelope.Refuse(envelope.ReasonUnknownKey,
 			fmt.Sprintf("certificate of %s/%s valid %s to %s, not at %s", c.principal.Administration, c.principal.Node,
