@@ -46,14 +46,21 @@ type FieldViolation struct {
 // ValidationError lists every rule an alert breaks.
 type ValidationError struct {
 	Violations []FieldViolation
+	// Subject names what was invalid in the message ("request", "filter"); "alert" when
+	// empty.
+	Subject string
 }
 
-// Error returns "invalid alert: " followed by the violations separated by "; ". Past
+// Error returns "invalid <subject>: " followed by the violations separated by "; ". Past
 // the first 20 violations the message only says how many more there are; Violations
 // holds them all.
 func (e *ValidationError) Error() string {
 	var b strings.Builder
-	b.WriteString("invalid alert: ")
+	subject := e.Subject
+	if subject == "" {
+		subject = "alert"
+	}
+	b.WriteString("invalid " + subject + ": ")
 	for i, v := range e.Violations {
 		if i == maxMessageViolations {
 			fmt.Fprintf(&b, "; and %d more", len(e.Violations)-i)

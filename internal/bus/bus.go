@@ -115,7 +115,7 @@ func (b *Bus) PublishAsync(subject, id string, data []byte) *Pending {
 // Wait returns the outcome of an asynchronous publish.
 func (b *Bus) Wait(ctx context.Context, p *Pending) (Ack, error) {
 	if p.err != nil {
-		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, p.err)
+		return Ack{}, fmt.Errorf("%w: %w", ErrUnavailable, p.err)
 	}
 	select {
 	case ack := <-p.future.Ok():
@@ -123,7 +123,7 @@ func (b *Bus) Wait(ctx context.Context, p *Pending) (Ack, error) {
 	case err := <-p.future.Err():
 		return b.settle(ctx, p.subject, nil, err)
 	case <-ctx.Done():
-		return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+		return Ack{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 	}
 }
 
@@ -141,7 +141,7 @@ func (b *Bus) settle(ctx context.Context, subject string, ack *jetstream.PubAck,
 		}
 		return Ack{Sequence: m.Sequence, Duplicate: true}, nil
 	}
-	return Ack{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	return Ack{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // IsSubjectTaken reports whether err is JetStream's refusal of a second message on a

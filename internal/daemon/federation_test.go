@@ -421,3 +421,18 @@ func jsOf(t *testing.T, n *testNode) jetstream.JetStream {
 	}
 	return js
 }
+
+func TestCaughtUpCursorOfEmptyFeedResumes(t *testing.T) {
+	nl, be := pair(t)
+	sub := subscribe(t, be, &nodev1.SubscribeRequest{})
+	cu := sub.next(t, wait).GetCaughtUp()
+	if cu == nil {
+		t.Fatal("want caught_up first")
+	}
+	sub.cancel()
+	id := publish(t, nl, synth.ValidSeizure()).Id
+	resumed := subscribe(t, be, &nodev1.SubscribeRequest{Cursor: cu.GetCursor()})
+	if a := resumed.nextAlert(t, wait); a.GetAlert().GetId() != id {
+		t.Fatalf("resumed from the empty feed's cursor %q: got %s, want %s", cu.GetCursor(), a.GetAlert().GetId(), id)
+	}
+}

@@ -127,6 +127,14 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// Message is the refusal without its reason: the detail and the cause.
+func (e *Error) Message() string {
+	if e.Err != nil {
+		return e.Detail + ": " + e.Err.Error()
+	}
+	return e.Detail
+}
+
 // Refuse builds an *Error.
 func Refuse(r Reason, detail string, err error) *Error {
 	return &Error{Reason: r, Detail: detail, Err: err}

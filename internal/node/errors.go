@@ -20,7 +20,7 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 )
 
-// invalid returns a validation error for one field.
+// invalid returns a validation error for one field of a request.
 func invalid(field, format string, args ...any) error {
-	return &alert.ValidationError{Violations: []alert.FieldViolation{{Field: field, Description: fmt.Sprintf(format, args...)}}}
+	return &alert.ValidationError{Subject: "request", Violations: []alert.FieldViolation{{Field: field, Description: fmt.Sprintf(format, args...)}}}
 }

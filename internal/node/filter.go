@@ -112,7 +112,7 @@ func CompileFilter(f *nodev1.Filter) (*Filter, error) {
 		bad("filter.issued_before", "must be after issued_after")
 	}
 	if len(vs) > 0 {
-		return nil, &alert.ValidationError{Violations: vs}
+		return nil, &alert.ValidationError{Subject: "filter", Violations: vs}
 	}
 	return c, nil
 }

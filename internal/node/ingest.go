@@ -198,12 +198,13 @@ func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
 	var qs []feed.Quarantined
 	for i, r := range res {
 		if r.err != nil {
-			reason := envelope.ReasonOf(r.err)
-			if reason == 0 {
-				reason = envelope.ReasonInvalidContent
+			reason, detail := envelope.ReasonInvalidContent, r.err.Error()
+			var refusal *envelope.Error
+			if errors.As(r.err, &refusal) {
+				reason, detail = refusal.Reason, refusal.Message()
 			}
 			n.log.Warn("quarantined", "reason", reason.String(), "subject", batch[i].Subject(), "seq", r.seq, "error", r.err)
-			qs = append(qs, feed.Quarantined{Reason: reason.String(), Detail: r.err.Error(), Subject: batch[i].Subject(), Raw: batch[i].Data(), SourceSeq: r.seq})
+			qs = append(qs, feed.Quarantined{Reason: reason.String(), Detail: detail, Subject: batch[i].Subject(), Raw: batch[i].Data(), SourceSeq: r.seq})
 			continue
 		}
 		ws = append(ws, feed.Write{

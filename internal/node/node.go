@@ -154,7 +154,7 @@ func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, er
 	}
 	ack, err := n.bus.Publish(ctx, s.subject, s.id, s.data)
 	if err != nil {
-		return PublishResult{ID: s.id}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return PublishResult{ID: s.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	n.count(ack)
 	return PublishResult{ID: s.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
@@ -196,7 +196,7 @@ func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
 	}
 	ack, err := n.bus.Wait(ctx, p.p)
 	if err != nil {
-		return PublishResult{ID: p.id}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return PublishResult{ID: p.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	n.count(ack)
 	return PublishResult{ID: p.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil

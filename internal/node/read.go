@@ -18,10 +18,11 @@ import (
 // FormatCursor returns the cursor of a feed sequence. Cursors are opaque to clients.
 func FormatCursor(seq uint64) string { return strconv.FormatUint(seq, 10) }
 
-// ParseCursor returns the feed sequence of a cursor.
+// ParseCursor returns the feed sequence of a cursor. "0" is the position before the first
+// alert: the CaughtUp cursor of an empty feed.
 func ParseCursor(c string) (uint64, error) {
 	seq, err := strconv.ParseUint(c, 10, 64)
-	if err != nil || seq == 0 {
+	if err != nil {
 		return 0, invalid("cursor", "%q is not a cursor from this node's feed", clipStr(c))
 	}
 	return seq, nil
@@ -37,7 +38,7 @@ func (n *Node) Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error
 		return nil, fmt.Errorf("%w: alert %s", ErrNotFound, id)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return decodeEntry(e)
 }
@@ -70,7 +71,7 @@ func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send
 	if err != nil {
 		return err
 	}
-	var after uint64 // the position the client has seen, 0 for none
+	var after uint64 // the last position the client has seen
 	hasCursor := req.GetCursor() != ""
 	if hasCursor {
 		if after, err = ParseCursor(req.GetCursor()); err != nil {
@@ -79,7 +80,7 @@ func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send
 	}
 	st, err := n.feed.State(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	switch {
 	case hasCursor:
@@ -107,7 +108,7 @@ func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send
 	}
 	r, err := n.feed.Read(ctx, next)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	defer r.Close()
 	for {
@@ -116,7 +117,7 @@ func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		if e.Sequence > next {
 			if err := send(gapEvent(next-1, e.Sequence, "deleted from the feed")); err != nil {
@@ -181,11 +182,11 @@ func (n *Node) ListQuarantine(ctx context.Context, pageSize uint32, pageToken st
 	}
 	msgs, next, err := n.feed.ListQuarantine(ctx, before, int(pageSize))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	counts, err := n.feed.QuarantineCounts(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	p := &QuarantinePage{Messages: msgs, Counts: counts}
 	if next != 0 {
@@ -206,11 +207,11 @@ func (n *Node) NodeInfo(ctx context.Context) (*nodev1.GetNodeInfoResponse, error
 	}
 	st, err := n.feed.State(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	out.FeedAlerts = st.Count
 	if out.Quarantined, err = n.feed.QuarantineSize(ctx); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return out, nil
 }

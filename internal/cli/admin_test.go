@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cix-exchange/cix/internal/alert"
+)
+
+func TestQuarantineListAndInfo(t *testing.T) {
+	fed := testFederation(t, "NL", "BE")
+	nl, be := fed.nodes[0], fed.nodes[1]
+	a := seizures(41, 1)[0]
+	cix(t, jsonLines(t, a), "--addr", nl.d.Addr(), "publish", "-").must(t, 0)
+	va := waitForAlert(t, be, a.GetId())
+
+	r := cix(t, "", "--addr", be.d.Addr(), "quarantine", "list").must(t, 0)
+	if !strings.Contains(r.stdout, "(quarantine empty)") {
+		t.Fatalf("empty quarantine:\n%s", r.stdout)
+	}
+	var subjects []string
+	for range 2 {
+		s, err := publishTampered(context.Background(), fed.ns.ClientURL(), va.GetEnvelope(), "NL", alert.KindName(alert.Kind(a)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects = append(subjects, s)
+	}
+	eventually(t, "both tampered messages in BE's quarantine", func() bool {
+		m, err := findQuarantined(context.Background(), be.adm, subjects[1])
+		return err == nil && m != nil
+	})
+
+	r = cix(t, "", "--addr", be.d.Addr(), "quarantine", "list").must(t, 0)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 5 || !strings.HasPrefix(lines[0], "SEQ  TIME") {
+		t.Fatalf("want a header, 2 rows, a blank line and the counts:\n%s", r.stdout)
+	}
+	// Newest first.
+	for i, l := range lines[1:3] {
+		if !strings.Contains(l, "  bad_signature  "+subjects[1-i]+"  signature does not verify") {
+			t.Errorf("row %d: %q", i, l)
+		}
+	}
+	if lines[4] != "quarantined by reason (2 in all): bad_signature 2" {
+		t.Errorf("counts %q", lines[4])
+	}
+	r = cix(t, "", "--addr", be.d.Addr(), "quarantine", "list", "--limit", "1", "--json").must(t, 0)
+	var res struct {
+		Messages []struct {
+			Reason, Subject string
+			Raw             []byte
+		}
+		Counts map[string]string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Messages) != 1 || res.Messages[0].Subject != subjects[1] || res.Messages[0].Reason != "QUARANTINE_REASON_BAD_SIGNATURE" ||
+		len(res.Messages[0].Raw) == 0 || res.Counts["bad_signature"] != "2" {
+		t.Fatalf("--json:\n%s", r.stdout)
+	}
+	cix(t, "", "--addr", be.d.Addr(), "quarantine").must(t, 2)
+	cix(t, "", "--addr", be.d.Addr(), "quarantine", "list", "--limit", "0").must(t, 2)
+
+	r = cix(t, "", "--addr", be.d.Addr(), "info").must(t, 0)
+	for _, want := range []string{
+		"node:        BE/demo at " + be.d.Addr() + "\n",
+		"trusts:      BE, NL\n",
+		"feed:        1 verified alerts\n",
+		"quarantine:  2 refused messages\n",
+		"certificate: valid until ",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("info lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = cix(t, "", "--addr", be.d.Addr(), "info", "--json").must(t, 0)
+	if !strings.Contains(r.stdout, `"administration": "BE"`) {
+		t.Errorf("info --json:\n%s", r.stdout)
+	}
+}
