@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -10,6 +11,7 @@ import (
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -26,16 +28,29 @@ type Server struct {
 	Health *health.Server
 }
 
+// ServerOptions configure the gRPC server.
+type ServerOptions struct {
+	// Administration of the node: with TLS, only its clients are served.
+	Administration string
+	// TLS, when set, requires client certificates and enforces Policy by role. Nil
+	// serves plaintext and admits every caller (development on loopback).
+	TLS *tls.Config
+}
+
 // NewServer assembles the gRPC server of a node: NodeService, AdminService, health and
-// reflection, with logging and panic recovery (recovery innermost, so a panic becomes an
-// Internal status that is logged like any other).
-func NewServer(n Node, log *slog.Logger, opts ...grpc.ServerOption) *Server {
-	opts = append([]grpc.ServerOption{
+// reflection, with logging, authorisation by role and panic recovery (recovery innermost,
+// so a panic becomes an Internal status that is logged like any other).
+func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
+	auth := authorizer{admin: o.Administration, tls: o.TLS != nil}
+	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(unaryLog(log), unaryRecover(log)),
-		grpc.ChainStreamInterceptor(streamLog(log), streamRecover(log)),
+		grpc.ChainUnaryInterceptor(unaryLog(log), auth.unary(), unaryRecover(log)),
+		grpc.ChainStreamInterceptor(streamLog(log), auth.stream(), streamRecover(log)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	}, opts...)
+	}
+	if o.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
+	}
 	g := grpc.NewServer(opts...)
 	nodev1.RegisterNodeServiceServer(g, &NodeService{node: n, log: log, window: 1024})
 	nodev1.RegisterAdminServiceServer(g, &AdminService{node: n, log: log})

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
@@ -63,8 +66,12 @@ type env struct {
 	cmd            *command // the command being run
 	addr           string
 	timeout        time.Duration
+	tls            tlsFiles
 	conn           *grpc.ClientConn
 }
+
+// tlsFiles are the PEM files of a mutual TLS connection; all empty means plaintext.
+type tlsFiles struct{ ca, cert, key string }
 
 // usageError is a command line that cannot be run: exit code 2.
 type usageError struct{ cmd, msg string }
@@ -95,6 +102,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&e.addr, "addr", defaultAddr, "")
 	fs.DurationVar(&e.timeout, "timeout", DefaultTimeout, "")
+	fs.StringVar(&e.tls.ca, "ca", os.Getenv("CIX_CA"), "")
+	fs.StringVar(&e.tls.cert, "cert", os.Getenv("CIX_CERT"), "")
+	fs.StringVar(&e.tls.key, "key", os.Getenv("CIX_KEY"), "")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout)
@@ -172,7 +182,7 @@ func (e *env) exit(err error) int {
 func usage(w io.Writer) {
 	fmt.Fprint(w, `cix is the command line of a cix node: publish, follow and verify customs alerts.
 
-Usage: cix [--addr HOST:PORT] [--timeout DURATION] COMMAND [ARGS]
+Usage: cix [--addr HOST:PORT] [--timeout DURATION] [--ca F --cert F --key F] COMMAND [ARGS]
 
 Commands:
 `)
@@ -184,6 +194,11 @@ Commands:
 Global flags:
   --addr HOST:PORT     gRPC address of the node (default $CIX_ADDR, else %s)
   --timeout DURATION   deadline of single calls such as get and info (default %s)
+  --ca FILE            CA certificate (PEM) the node's certificate must chain to ($CIX_CA)
+  --cert FILE          client certificate (PEM) for mutual TLS; its role decides what
+                       this client may do ($CIX_CERT)
+  --key FILE           the client certificate's private key ($CIX_KEY)
+                       Without these three the connection is plaintext (development).
 
 Exit codes: 0 success, 1 failure, 2 usage error.
 `, DefaultAddr, DefaultTimeout)
@@ -237,8 +252,27 @@ func (e *env) parse(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // dial returns a client connection to the node at addr. It is the one place that
 // chooses transport credentials: insecure until mutual TLS is configured.
-func dial(addr string) (*grpc.ClientConn, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+func dial(addr string, tf tlsFiles) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if tf != (tlsFiles{}) {
+		if tf.ca == "" || tf.cert == "" || tf.key == "" {
+			return nil, fmt.Errorf("mutual TLS needs --ca, --cert and --key together")
+		}
+		cert, err := tls.LoadX509KeyPair(tf.cert, tf.key)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		b, err := os.ReadFile(tf.ca)
+		if err != nil {
+			return nil, fmt.Errorf("CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("CA %s: no PEM certificate", tf.ca)
+		}
+		creds = credentials.NewTLS(&tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool, Certificates: []tls.Certificate{cert}})
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(16<<20)))
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
@@ -248,7 +282,7 @@ func dial(addr string) (*grpc.ClientConn, error) {
 
 func (e *env) connect() (*grpc.ClientConn, error) {
 	if e.conn == nil {
-		conn, err := dial(e.addr)
+		conn, err := dial(e.addr, e.tls)
 		if err != nil {
 			return nil, err
 		}

@@ -88,7 +88,7 @@ func startFederation(ctx context.Context, dir string, admins []string, log *slog
 		}
 		n := &fedNode{admin: a, d: d, anchor: anchors[a]}
 		f.nodes = append(f.nodes, n)
-		if n.conn, err = dial(d.Addr()); err != nil {
+		if n.conn, err = dial(d.Addr(), tlsFiles{}); err != nil {
 			return nil, err
 		}
 		n.node, n.adm = nodev1.NewNodeServiceClient(n.conn), nodev1.NewAdminServiceClient(n.conn)

@@ -37,7 +37,48 @@ type Config struct {
 type GRPC struct {
 	// Listen is the host:port of the gRPC server; port 0 picks a free one.
 	Listen string `yaml:"listen"`
+	TLS    TLS    `yaml:"tls"`
 }
+
+// TLS modes of the gRPC server.
+const (
+	// TLSOff serves plaintext and admits every caller: development on loopback.
+	TLSOff = "off"
+	// TLSDev is mutual TLS with certificates issued by the development keystore: a
+	// server certificate and, under data_dir/tls, client certificates for each role.
+	TLSDev = "dev"
+	// TLSFiles is mutual TLS with the server certificate and key from files (reloaded
+	// when they change) and client certificates verified against client_ca_file.
+	TLSFiles = "files"
+)
+
+// TLS configures mutual TLS of the gRPC server. Clients' roles come from their
+// certificates.
+type TLS struct {
+	// Mode is off, dev or files. Empty means off with the dev keystore and files
+	// otherwise: mutual TLS is on by default outside development.
+	Mode string `yaml:"mode"`
+	// CertFile and KeyFile are the server certificate and key (PEM), mode files.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile holds the CA certificates client certificates must chain to (the
+	// administration's anchor), mode files.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// TLSMode resolves the empty mode to its default.
+func (c Config) TLSMode() string {
+	if c.GRPC.TLS.Mode != "" {
+		return c.GRPC.TLS.Mode
+	}
+	if c.Trust.Keystore == "dev" {
+		return TLSOff
+	}
+	return TLSFiles
+}
+
+// TLSDir is where mode dev writes the certificates of its clients.
+func (c Config) TLSDir() string { return filepath.Join(c.DataDir, "tls") }
 
 // NATS configures the connection to the federation.
 type NATS struct {
@@ -155,6 +196,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.c.Node, "node", "", "node `name`")
 	fs.StringVar(&f.c.DataDir, "data-dir", "", "data `directory`")
 	fs.StringVar(&f.c.GRPC.Listen, "grpc-listen", "", "gRPC listen `address` (host:port, port 0 for any)")
+	fs.StringVar(&f.c.GRPC.TLS.Mode, "tls", "", "gRPC TLS `mode`: off, dev (certificates from the dev keystore) or files")
 	fs.Var(&f.urls, "nats-url", "external NATS server `URL` (repeatable); none runs an embedded server")
 	fs.StringVar(&f.c.NATS.EmbeddedListen, "nats-listen", "", "embedded NATS client listen `address`")
 	fs.StringVar(&f.c.NATS.CredentialsFile, "nats-creds", "", "NATS credentials `file`")
@@ -183,6 +225,8 @@ func (f *Flags) Resolve() (Config, error) {
 			c.DataDir = f.c.DataDir
 		case "grpc-listen":
 			c.GRPC.Listen = f.c.GRPC.Listen
+		case "tls":
+			c.GRPC.TLS.Mode = f.c.GRPC.TLS.Mode
 		case "nats-url":
 			c.NATS.URLs = f.urls
 		case "nats-listen":
@@ -231,6 +275,24 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.GRPC.Listen); err != nil {
 		bad("grpc.listen", "%q is not host:port", c.GRPC.Listen)
+	}
+	switch c.TLSMode() {
+	case TLSOff:
+	case TLSDev:
+		if c.Trust.Keystore != "dev" {
+			bad("grpc.tls.mode", "dev needs the dev keystore")
+		}
+	case TLSFiles:
+		for _, f := range []struct{ key, v string }{
+			{"grpc.tls.cert_file", c.GRPC.TLS.CertFile}, {"grpc.tls.key_file", c.GRPC.TLS.KeyFile},
+			{"grpc.tls.client_ca_file", c.GRPC.TLS.ClientCAFile},
+		} {
+			if f.v == "" {
+				bad(f.key, "required for mutual TLS (mode files)")
+			}
+		}
+	default:
+		bad("grpc.tls.mode", "%q: want off, dev or files", c.GRPC.TLS.Mode)
 	}
 	for i, u := range c.NATS.URLs {
 		if !strings.Contains(u, "://") {

@@ -91,10 +91,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if d.node, err = node.New(node.Options{Identity: d.ks, Verifier: ver, Bus: b, Feed: f, Logger: log}); err != nil {
 		return nil, err
 	}
+	tlsCfg, err := serverTLS(cfg, d.ks)
+	if err != nil {
+		return nil, fmt.Errorf("grpc tls: %w", err)
+	}
 	if d.lis, err = net.Listen("tcp", cfg.GRPC.Listen); err != nil {
 		return nil, fmt.Errorf("grpc listen: %w", err)
 	}
-	d.srv = api.NewServer(d.node, log)
+	d.srv = api.NewServer(d.node, log, api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg})
 	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
@@ -115,7 +119,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		d.close()
 		close(d.done)
 	}()
-	log.Info("node started", "administration", cfg.Administration, "node", cfg.Node, "grpc", d.Addr(),
+	log.Info("node started", "administration", cfg.Administration, "node", cfg.Node, "grpc", d.Addr(), "tls", cfg.TLSMode(),
 		"nats", d.NATSURL(), "anchor", d.ks.AnchorPath(), "trusted", ver.Administrations())
 	return d, nil
 }

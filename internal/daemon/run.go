@@ -48,6 +48,14 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "cixd %s/%s serving gRPC on %s (%s)\ntrust anchor of %s: %s\n",
 		cfg.Administration, cfg.Node, d.Addr(), mode, cfg.Administration, d.AnchorPath())
+	switch cfg.TLSMode() {
+	case config.TLSOff:
+		fmt.Fprintf(stdout, "gRPC without TLS: every local caller is admitted\n")
+	case config.TLSDev:
+		fmt.Fprintf(stdout, "mutual TLS: client certificates per role in %s (cix --ca %[1]s/ca.pem --cert %[1]s/analyst.pem --key %[1]s/analyst.key ...)\n", cfg.TLSDir())
+	default:
+		fmt.Fprintf(stdout, "mutual TLS: clients need a certificate from %s\n", cfg.GRPC.TLS.ClientCAFile)
+	}
 	select {
 	case <-ctx.Done():
 	case <-d.Done():

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -36,7 +37,10 @@ type DevKeystore struct {
 	node   string
 	now    func() time.Time
 	anchor *x509.Certificate
-	key    *SigningKey
+	// anchorKey certifies node keys and, for development TLS, server and client
+	// certificates.
+	anchorKey ed25519.PrivateKey
+	key       *SigningKey
 }
 
 // OpenDevKeystore loads the keystore under dir, creating the anchor and the node key on
@@ -59,6 +63,7 @@ func OpenDevKeystore(dir, admin, node string, now func() time.Time) (*DevKeystor
 	if err != nil {
 		return nil, fmt.Errorf("dev keystore: %w", err)
 	}
+	ks.anchorKey = anchorKey
 	if err := ks.loadOrCreateNode(anchorKey); err != nil {
 		return nil, fmt.Errorf("dev keystore: %w", err)
 	}
@@ -210,4 +215,56 @@ func writePair(certPath, keyPath string, der []byte, priv ed25519.PrivateKey) er
 		return err
 	}
 	return os.WriteFile(certPath, EncodePEM(der), 0o644)
+}
+
+// IssueServerCert certifies a fresh TLS server key for hosts (DNS names or IP
+// addresses) under the administration's anchor. It returns PEM certificate and key.
+func (ks *DevKeystore) IssueServerCert(hosts []string, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{Country: []string{ks.admin}, CommonName: "cix node " + ks.node + " gRPC"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	return ks.issue(tmpl, lifetime)
+}
+
+// IssueClientCert certifies a fresh TLS client key with a role under the
+// administration's anchor. It returns PEM certificate and key.
+func (ks *DevKeystore) IssueClientCert(role Role, name string, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
+	if !ValidRole(role) || !ValidNodeName(name) {
+		return nil, nil, fmt.Errorf("dev keystore: invalid client %q with role %q", name, role)
+	}
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{Country: []string{ks.admin}, CommonName: name},
+		URIs:        []*url.URL{ClientURI(ks.admin, role, name)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	return ks.issue(tmpl, lifetime)
+}
+
+func (ks *DevKeystore) issue(tmpl *x509.Certificate, lifetime time.Duration) (certPEM, keyPEM []byte, err error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := ks.now()
+	tmpl.SerialNumber = serial()
+	tmpl.NotBefore, tmpl.NotAfter = now.Add(-time.Minute), now.Add(lifetime)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	tmpl.BasicConstraintsValid = true
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ks.anchor, pub, ks.anchorKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dev keystore: issue certificate: %w", err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return EncodePEM(der), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
 }

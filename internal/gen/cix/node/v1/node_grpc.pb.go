@@ -32,9 +32,12 @@ const (
 // NodeService is a cix node's API for its own administration's clients: national customs
 // systems publish alerts, analysts read them.
 //
-// Roles (enforced from client certificates once mutual TLS is configured): "publisher"
-// for national systems, "analyst" for people and tools reading alerts, "admin" for
-// operators. A dev node without TLS admits every local caller.
+// Roles come from the client's TLS certificate (URI SAN
+// urn:cix:client:<ADMIN>:<role>:<name>, chaining to the node's administration anchor) and
+// are enforced per RPC: "publisher" for national systems, "analyst" for people and tools
+// reading alerts, "assistance-officer" for mutual assistance contact points, "admin" for
+// operators. A refused role gets PERMISSION_DENIED. A dev node without TLS admits every
+// local caller.
 //
 // Errors carry a google.rpc.BadRequest detail naming each invalid field (for example
 // "alert.seizure.goods[0].hs_code").
@@ -141,9 +144,12 @@ type NodeService_SubscribeClient = grpc.ServerStreamingClient[SubscribeResponse]
 // NodeService is a cix node's API for its own administration's clients: national customs
 // systems publish alerts, analysts read them.
 //
-// Roles (enforced from client certificates once mutual TLS is configured): "publisher"
-// for national systems, "analyst" for people and tools reading alerts, "admin" for
-// operators. A dev node without TLS admits every local caller.
+// Roles come from the client's TLS certificate (URI SAN
+// urn:cix:client:<ADMIN>:<role>:<name>, chaining to the node's administration anchor) and
+// are enforced per RPC: "publisher" for national systems, "analyst" for people and tools
+// reading alerts, "assistance-officer" for mutual assistance contact points, "admin" for
+// operators. A refused role gets PERMISSION_DENIED. A dev node without TLS admits every
+// local caller.
 //
 // Errors carry a google.rpc.BadRequest detail naming each invalid field (for example
 // "alert.seizure.goods[0].hs_code").
