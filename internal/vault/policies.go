@@ -1,0 +1,55 @@
+package vault
+
+import (
+	"embed"
+	"fmt"
+	"strings"
+)
+
+// policyFS holds the policy templates. deploy/vault/bootstrap.sh renders the same files
+// with sed, so the Go bootstrap and the script cannot drift apart.
+//
+//go:embed policies/*.hcl
+var policyFS embed.FS
+
+// Names of the Vault objects cix uses in an administration's Vault. bootstrap.sh uses
+// the same names.
+const (
+	// RootMount is the PKI mount of the administration's root CA, the trust anchor.
+	RootMount = "pki-cix-root"
+	// PKIMount is the PKI mount of the intermediate that certifies node keys.
+	PKIMount = "pki-cix"
+	// TransitMount holds the administration seal key.
+	TransitMount = "transit-cix"
+	// KVMount is the KV version 2 mount of node secrets (nodes/<node>/nats).
+	KVMount = "kv-cix"
+	// AppRoleMount is the AppRole auth mount (auth/approle-cix).
+	AppRoleMount = "approle-cix"
+	// SealKey is the Transit key of the administration seal.
+	SealKey = "admin-seal"
+	// SealRole is the AppRole role and SealPolicy the policy of the seal's holder.
+	SealRole   = "admin-seal"
+	SealPolicy = "cix-admin-seal"
+)
+
+// NodeRole is the name of a node's PKI role and of its AppRole role.
+func NodeRole(node string) string { return "node-" + node }
+
+// NodeCommonName is the subject common name of a node's certificates.
+func NodeCommonName(node string) string { return "cix node " + node }
+
+// NodePolicy is the name of a node's policy.
+func NodePolicy(node string) string { return "cix-node-" + node }
+
+// NodeCredsPath is the KV path (under KVMount) of a node's NATS credentials.
+func NodeCredsPath(node string) string { return "nodes/" + node + "/nats" }
+
+// RenderPolicy renders the policy template name ("node" or "admin-seal") for admin and
+// node, replacing @ADMIN@ and @NODE@.
+func RenderPolicy(name, admin, node string) (string, error) {
+	b, err := policyFS.ReadFile("policies/" + name + ".hcl")
+	if err != nil {
+		return "", fmt.Errorf("policy template %q: %w", name, err)
+	}
+	return strings.NewReplacer("@ADMIN@", admin, "@NODE@", node).Replace(string(b)), nil
+}
