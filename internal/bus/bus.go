@@ -58,7 +58,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
-	st, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:                 AlertsStream,
 		Description:          "cix signed alerts, one message per alert id",
 		Subjects:             []string{AlertSubjectPrefix + ">"},
@@ -76,6 +76,18 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("open bus: create stream %s: %w", AlertsStream, err)
 	}
 	return &Bus{js: js, stream: st, cfg: cfg}, nil
+}
+
+// EnsureStream creates a stream, or updates it only when it exists with another
+// configuration. Every node calls it at start for shared streams: updating a stream whose
+// configuration did not change would still rewrite its store's settings, which
+// nats-server does not synchronise with consumers being created at the same moment.
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	st, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateStream(ctx, cfg)
+	}
+	return st, err
 }
 
 // JetStream exposes the JetStream context for packages that keep node-local streams on

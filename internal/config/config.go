@@ -30,7 +30,26 @@ type Config struct {
 	GRPC    GRPC   `yaml:"grpc"`
 	NATS    NATS   `yaml:"nats"`
 	Trust   Trust  `yaml:"trust"`
+	Vault   Vault  `yaml:"vault"`
 	Log     Log    `yaml:"log"`
+}
+
+// Vault configures the Vault-backed identity (trust.keystore: vault). The address and CA
+// come from the standard VAULT_ADDR, VAULT_CACERT, ... environment; secrets are never in
+// this file: the token comes from VAULT_TOKEN, the secret id from a file or a variable.
+type Vault struct {
+	// Auth is approle (production) or token (development, VAULT_TOKEN).
+	Auth string `yaml:"auth"`
+	// RoleID is the node's AppRole role id (not a secret).
+	RoleID string `yaml:"role_id"`
+	// SecretIDFile or SecretIDEnv holds the AppRole secret id.
+	SecretIDFile string `yaml:"secret_id_file"`
+	SecretIDEnv  string `yaml:"secret_id_env"`
+	// WrappedSecretID: the file or variable holds a response-wrapping token.
+	WrappedSecretID bool `yaml:"wrapped_secret_id"`
+	// PKIMount and PKIRole sign the node's CSRs (defaults pki-cix and node-<node>).
+	PKIMount string `yaml:"pki_mount"`
+	PKIRole  string `yaml:"pki_role"`
 }
 
 // GRPC configures the client API.
@@ -103,8 +122,12 @@ type NATS struct {
 
 // Trust configures identity and verification.
 type Trust struct {
-	// Keystore is the identity backend: "dev" (keys under data_dir/keys).
+	// Keystore is the identity backend: "dev" (keys under data_dir/keys) or "vault"
+	// (in-memory keys certified by the administration's Vault PKI).
 	Keystore string `yaml:"keystore"`
+	// OwnAnchor is the PEM file of the node's own administration anchor; required with
+	// the vault keystore (the dev keystore makes its own).
+	OwnAnchor string `yaml:"own_anchor"`
 	// Anchors are PEM files of other administrations' trust anchors. The node always
 	// trusts its own administration's anchor.
 	Anchors []string `yaml:"anchors"`
@@ -318,8 +341,26 @@ func (c Config) Validate() error {
 			bad(d.key, "negative duration")
 		}
 	}
-	if c.Trust.Keystore != "dev" {
-		bad("trust.keystore", "%q: only \"dev\" is available", c.Trust.Keystore)
+	switch c.Trust.Keystore {
+	case "dev":
+	case "vault":
+		if c.Trust.OwnAnchor == "" {
+			bad("trust.own_anchor", "required with the vault keystore")
+		}
+		switch c.Vault.Auth {
+		case "token":
+		case "approle":
+			if c.Vault.RoleID == "" {
+				bad("vault.role_id", "required with approle")
+			}
+			if (c.Vault.SecretIDFile == "") == (c.Vault.SecretIDEnv == "") {
+				bad("vault.secret_id_file", "set exactly one of secret_id_file and secret_id_env")
+			}
+		default:
+			bad("vault.auth", "%q: want approle or token", c.Vault.Auth)
+		}
+	default:
+		bad("trust.keystore", "%q: want dev or vault", c.Trust.Keystore)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -76,7 +76,9 @@ func TestUnknownKeysAndBadValuesAreErrors(t *testing.T) {
 		{"bad node", "node: Node_1\n", "node"},
 		{"bad url", "nats:\n  urls: [hub:4222]\n", "nats.urls[0]"},
 		{"bad level", "log:\n  level: loud\n", "log.level"},
-		{"other keystore", "trust:\n  keystore: vault\n", "trust.keystore"},
+		{"unknown keystore", "trust:\n  keystore: hsm\n", "trust.keystore"},
+		{"vault without anchor", "trust:\n  keystore: vault\nvault:\n  auth: token\n", "trust.own_anchor"},
+		{"approle without secret", "trust:\n  keystore: vault\n  own_anchor: /a.pem\nvault:\n  auth: approle\n  role_id: r\n", "vault.secret_id_file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := resolve(t, "-config", writeFile(t, tc.file))

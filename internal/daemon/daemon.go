@@ -32,7 +32,10 @@ type Daemon struct {
 	log    *slog.Logger
 	ns     *server.Server // embedded server, nil when joining external ones
 	nc     *nats.Conn
-	ks     *trust.DevKeystore
+	ks     *trust.DevKeystore // dev keystore, nil with Vault
+	id     trust.Identity
+	anchor string // PEM file of the administration's anchor
+	vault  *vaultIdentity
 	node   *node.Node
 	srv    *api.Server
 	lis    net.Listener
@@ -60,14 +63,24 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
-	if d.ks, err = trust.OpenDevKeystore(cfg.KeystoreDir(), cfg.Administration, cfg.Node, nil); err != nil {
-		return nil, err
+	var own *x509.Certificate
+	switch cfg.Trust.Keystore {
+	case "vault":
+		if d.vault, err = startVaultIdentity(ctx, cfg, log); err != nil {
+			return nil, err
+		}
+		d.id, own, d.anchor = d.vault.identity, d.vault.anchor, cfg.Trust.OwnAnchor
+	default:
+		if d.ks, err = trust.OpenDevKeystore(cfg.KeystoreDir(), cfg.Administration, cfg.Node, nil); err != nil {
+			return nil, err
+		}
+		d.id, own, d.anchor = d.ks, d.ks.Anchor(), d.ks.AnchorPath()
 	}
 	anchors, err := trust.LoadAnchors(cfg.Trust.Anchors...)
 	if err != nil {
 		return nil, err
 	}
-	ver, err := trust.NewVerifier(nil, append([]*x509.Certificate{d.ks.Anchor()}, anchors...)...)
+	ver, err := trust.NewVerifier(nil, append([]*x509.Certificate{own}, anchors...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +101,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	if d.node, err = node.New(node.Options{Identity: d.ks, Verifier: ver, Bus: b, Feed: f, Logger: log}); err != nil {
+	if d.node, err = node.New(node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Logger: log}); err != nil {
 		return nil, err
 	}
 	tlsCfg, err := serverTLS(cfg, d.ks)
@@ -99,6 +112,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		return nil, fmt.Errorf("grpc listen: %w", err)
 	}
 	d.srv = api.NewServer(d.node, log, api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg})
+	if d.vault != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.vault.identity.Run(ctx); err != nil && ctx.Err() == nil {
+				d.fail(fmt.Errorf("vault identity: %w", err))
+			}
+		}()
+	}
 	d.wg.Add(2)
 	go func() {
 		defer d.wg.Done()
@@ -120,7 +142,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		close(d.done)
 	}()
 	log.Info("node started", "administration", cfg.Administration, "node", cfg.Node, "grpc", d.Addr(), "tls", cfg.TLSMode(),
-		"nats", d.NATSURL(), "anchor", d.ks.AnchorPath(), "trusted", ver.Administrations())
+		"nats", d.NATSURL(), "keystore", cfg.Trust.Keystore, "anchor", d.anchor, "trusted", ver.Administrations())
 	return d, nil
 }
 
@@ -198,6 +220,9 @@ func (d *Daemon) close() {
 	if d.lis != nil {
 		_ = d.lis.Close()
 	}
+	if d.vault != nil {
+		d.vault.session.Stop()
+	}
 }
 
 // Addr is the gRPC address the node serves.
@@ -215,7 +240,7 @@ func (d *Daemon) NATSURL() string {
 }
 
 // AnchorPath is the PEM file of the administration's trust anchor, for other nodes.
-func (d *Daemon) AnchorPath() string { return d.ks.AnchorPath() }
+func (d *Daemon) AnchorPath() string { return d.anchor }
 
 // Node is the running node.
 func (d *Daemon) Node() *node.Node { return d.node }

@@ -45,9 +45,12 @@ func startNode(t *testing.T, admin string, urls []string, anchors []string, opts
 	}
 	// The keystore is created before the node so its anchor path is known; the node
 	// opens the same one.
-	ks, err := trust.OpenDevKeystore(cfg.KeystoreDir(), admin, cfg.Node, nil)
-	if err != nil {
-		t.Fatal(err)
+	var ks *trust.DevKeystore
+	if cfg.Trust.Keystore == "dev" {
+		var err error
+		if ks, err = trust.OpenDevKeystore(cfg.KeystoreDir(), admin, cfg.Node, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {

@@ -67,7 +67,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 		feedPrefix: "cix.feed." + cfg.Node + ".", quarPrefix: "cix.quarantine." + cfg.Node + ".",
 	}
 	var err error
-	f.feed, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	f.feed, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:                 f.feedName,
 		Description:          "cix verified alerts received by node " + cfg.Node,
 		Subjects:             []string{f.feedPrefix + "*"},
@@ -83,7 +83,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 	if err != nil {
 		return nil, fmt.Errorf("open feed %s: %w", f.feedName, err)
 	}
-	f.quarantine, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	f.quarantine, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        f.quarName,
 		Description: "cix messages node " + cfg.Node + " refused, with the reason",
 		Subjects:    []string{f.quarPrefix + "*"},

@@ -1,0 +1,48 @@
+package daemon
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+
+	"github.com/cix-exchange/cix/internal/config"
+	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/cix-exchange/cix/internal/vault"
+)
+
+// vaultIdentity is a node identity certified by the administration's Vault PKI.
+type vaultIdentity struct {
+	session  *vault.Session
+	identity *vault.Identity
+	anchor   *x509.Certificate
+}
+
+// startVaultIdentity logs in to Vault and has a first node key certified. The pinned
+// own anchor checks every chain Vault returns.
+func startVaultIdentity(ctx context.Context, cfg config.Config, log *slog.Logger) (*vaultIdentity, error) {
+	anchors, err := trust.LoadAnchors(cfg.Trust.OwnAnchor)
+	if err != nil {
+		return nil, err
+	}
+	anchor := anchors[0]
+	if len(anchor.Subject.Country) != 1 || anchor.Subject.Country[0] != cfg.Administration {
+		return nil, fmt.Errorf("trust.own_anchor %s is not an anchor of %s", cfg.Trust.OwnAnchor, cfg.Administration)
+	}
+	sess, err := vault.Login(ctx, vault.AuthConfig{
+		Method: cfg.Vault.Auth, RoleID: cfg.Vault.RoleID,
+		SecretIDFile: cfg.Vault.SecretIDFile, SecretIDEnv: cfg.Vault.SecretIDEnv, WrappedSecretID: cfg.Vault.WrappedSecretID,
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("vault login: %w", err)
+	}
+	id, err := vault.NewIdentity(ctx, sess.Client(), vault.IdentityConfig{
+		Administration: cfg.Administration, Node: cfg.Node, Mount: cfg.Vault.PKIMount, Role: cfg.Vault.PKIRole,
+		Anchor: anchor, Log: log,
+	})
+	if err != nil {
+		sess.Stop()
+		return nil, fmt.Errorf("vault identity: %w", err)
+	}
+	return &vaultIdentity{session: sess, identity: id, anchor: anchor}, nil
+}
