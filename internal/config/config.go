@@ -38,6 +38,8 @@ type Config struct {
 // come from the standard VAULT_ADDR, VAULT_CACERT, ... environment; secrets are never in
 // this file: the token comes from VAULT_TOKEN, the secret id from a file or a variable.
 type Vault struct {
+	// Address of the Vault server; empty uses VAULT_ADDR.
+	Address string `yaml:"address"`
 	// Auth is approle (production) or token (development, VAULT_TOKEN).
 	Auth string `yaml:"auth"`
 	// RoleID is the node's AppRole role id (not a secret).

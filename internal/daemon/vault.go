@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -14,8 +15,25 @@ import (
 // vaultIdentity is a node identity certified by the administration's Vault PKI.
 type vaultIdentity struct {
 	session  *vault.Session
-	identity *vault.Identity
+	identity *reportingIdentity
 	anchor   *x509.Certificate
+}
+
+// reportingIdentity adds trust.StatusReporter to the Vault identity, so GetNodeInfo says
+// when renewal fails (Vault unreachable) before the key expires.
+type reportingIdentity struct{ *vault.Identity }
+
+func (r reportingIdentity) IdentityStatus() (state, detail string) {
+	st := r.Status()
+	switch st.State {
+	case vault.StateOK:
+		return trust.StateOK, ""
+	case vault.StateExpired:
+		return trust.StateExpired, "certificate expired; last renewal error: " + st.LastError
+	default:
+		return trust.StateDegraded, fmt.Sprintf("%d renewals failed, certificate valid for %s; last error: %s",
+			st.Failures, st.TimeToExpiry.Round(time.Second), st.LastError)
+	}
 }
 
 // startVaultIdentity logs in to Vault and has a first node key certified. The pinned
@@ -30,7 +48,7 @@ func startVaultIdentity(ctx context.Context, cfg config.Config, log *slog.Logger
 		return nil, fmt.Errorf("trust.own_anchor %s is not an anchor of %s", cfg.Trust.OwnAnchor, cfg.Administration)
 	}
 	sess, err := vault.Login(ctx, vault.AuthConfig{
-		Method: cfg.Vault.Auth, RoleID: cfg.Vault.RoleID,
+		Method: cfg.Vault.Auth, Address: cfg.Vault.Address, RoleID: cfg.Vault.RoleID,
 		SecretIDFile: cfg.Vault.SecretIDFile, SecretIDEnv: cfg.Vault.SecretIDEnv, WrappedSecretID: cfg.Vault.WrappedSecretID,
 	}, log)
 	if err != nil {
@@ -44,5 +62,5 @@ func startVaultIdentity(ctx context.Context, cfg config.Config, log *slog.Logger
 		sess.Stop()
 		return nil, fmt.Errorf("vault identity: %w", err)
 	}
-	return &vaultIdentity{session: sess, identity: id, anchor: anchor}, nil
+	return &vaultIdentity{session: sess, identity: &reportingIdentity{id}, anchor: anchor}, nil
 }

@@ -70,7 +70,7 @@ func TestVaultIdentityEndToEnd(t *testing.T) {
 		t.Fatalf("chain of %d certificates, want leaf and intermediate", n)
 	}
 	info, err := nl.admin.GetNodeInfo(ctx, &nodev1.GetNodeInfoRequest{})
-	if err != nil || info.GetKeyid() != got.GetSigner().GetKeyid() {
+	if err != nil || info.GetKeyid() != got.GetSigner().GetKeyid() || info.GetIdentityState() != "ok" {
 		t.Fatalf("node info %v %v", info, err)
 	}
 }

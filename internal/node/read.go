@@ -8,6 +8,7 @@ import (
 
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/feed"
+	"github.com/cix-exchange/cix/internal/trust"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
@@ -201,9 +202,15 @@ func (n *Node) NodeInfo(ctx context.Context) (*nodev1.GetNodeInfoResponse, error
 		Administration: n.id.Administration(), Node: n.id.Node(),
 		TrustedAdministrations: n.ver.Administrations(),
 	}
+	out.IdentityState = trust.StateOK
 	if key, err := n.id.Current(ctx); err == nil {
 		p := key.Principal()
 		out.Keyid, out.CertificateNotAfter = p.KeyID, timestamppb.New(p.NotAfter)
+	} else {
+		out.IdentityState, out.IdentityDetail = trust.StateExpired, err.Error()
+	}
+	if r, ok := n.id.(trust.StatusReporter); ok {
+		out.IdentityState, out.IdentityDetail = r.IdentityStatus()
 	}
 	st, err := n.feed.State(ctx)
 	if err != nil {

@@ -19,6 +19,20 @@ type Identity interface {
 	Current(ctx context.Context) (*SigningKey, error)
 }
 
+// Identity states reported by a StatusReporter.
+const (
+	StateOK       = "ok"
+	StateDegraded = "degraded"
+	StateExpired  = "expired"
+)
+
+// StatusReporter is implemented by identities whose keys are renewed by a service that
+// can be unavailable (Vault): they report whether renewal is failing.
+type StatusReporter interface {
+	// IdentityStatus returns StateOK, StateDegraded or StateExpired and, unless ok, why.
+	IdentityStatus() (state, detail string)
+}
+
 // SigningKey is a node key with its certificate chain. It implements envelope.Signer.
 type SigningKey struct {
 	priv      ed25519.PrivateKey

@@ -1391,9 +1391,15 @@ type GetNodeInfoResponse struct {
 	// Alerts in this node's feed.
 	FeedAlerts uint64 `protobuf:"varint,6,opt,name=feed_alerts,json=feedAlerts,proto3" json:"feed_alerts,omitempty"`
 	// Messages in quarantine.
-	Quarantined   uint64 `protobuf:"varint,7,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Quarantined uint64 `protobuf:"varint,7,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
+	// State of the signing identity: "ok"; "degraded" (renewing the certificate fails,
+	// the current key is still valid and in use); "expired" (no valid key: publishing is
+	// refused with UNAVAILABLE until renewal succeeds).
+	IdentityState string `protobuf:"bytes,8,opt,name=identity_state,json=identityState,proto3" json:"identity_state,omitempty"`
+	// Why the identity is degraded or expired, empty when ok.
+	IdentityDetail string `protobuf:"bytes,9,opt,name=identity_detail,json=identityDetail,proto3" json:"identity_detail,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetNodeInfoResponse) Reset() {
@@ -1473,6 +1479,20 @@ func (x *GetNodeInfoResponse) GetQuarantined() uint64 {
 		return x.Quarantined
 	}
 	return 0
+}
+
+func (x *GetNodeInfoResponse) GetIdentityState() string {
+	if x != nil {
+		return x.IdentityState
+	}
+	return ""
+}
+
+func (x *GetNodeInfoResponse) GetIdentityDetail() string {
+	if x != nil {
+		return x.IdentityDetail
+	}
+	return ""
 }
 
 var File_cix_node_v1_node_proto protoreflect.FileDescriptor
@@ -1561,7 +1581,7 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x18\n" +
 	"\asubject\x18\x05 \x01(\tR\asubject\x12\x10\n" +
 	"\x03raw\x18\x06 \x01(\fR\x03raw\"\x14\n" +
-	"\x12GetNodeInfoRequest\"\xb3\x02\n" +
+	"\x12GetNodeInfoRequest\"\x83\x03\n" +
 	"\x13GetNodeInfoResponse\x12&\n" +
 	"\x0eadministration\x18\x01 \x01(\tR\x0eadministration\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
@@ -1570,7 +1590,9 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x17trusted_administrations\x18\x05 \x03(\tR\x16trustedAdministrations\x12\x1f\n" +
 	"\vfeed_alerts\x18\x06 \x01(\x04R\n" +
 	"feedAlerts\x12 \n" +
-	"\vquarantined\x18\a \x01(\x04R\vquarantined*d\n" +
+	"\vquarantined\x18\a \x01(\x04R\vquarantined\x12%\n" +
+	"\x0eidentity_state\x18\b \x01(\tR\ridentityState\x12'\n" +
+	"\x0fidentity_detail\x18\t \x01(\tR\x0eidentityDetail*d\n" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12START_POSITION_NEW\x10\x01\x12\x1b\n" +
