@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 )
 
 // syncBuffer is a bytes.Buffer safe to read while Run writes to it.
@@ -71,6 +72,26 @@ func TestRunWithConfigFileJoinsExternalNATS(t *testing.T) {
 	if err != nil || hc.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health %v %v", hc, err)
 	}
+	// Reflection lists the node's services (grpcurl and similar tools rely on it).
+	rs, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rs.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	lr, err := rs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	services := map[string]bool{}
+	for _, s := range lr.GetListServicesResponse().GetService() {
+		services[s.GetName()] = true
+	}
+	if !services["cix.node.v1.NodeService"] || !services["cix.node.v1.AdminService"] || !services["grpc.health.v1.Health"] {
+		t.Fatalf("reflection lists %v", services)
+	}
+	_ = rs.CloseSend()
 	info, err := nodev1.NewAdminServiceClient(conn).GetNodeInfo(ctx, &nodev1.GetNodeInfoRequest{})
 	if err != nil || info.GetAdministration() != "DE" || info.GetNode() != "de-1" {
 		t.Fatalf("info %v %v", info, err)
