@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,12 +18,13 @@ import (
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/synth"
+	"github.com/cix-exchange/cix/internal/vault/vaulttest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
 var cmdDemo = &command{
-	name: "demo", args: "[--admins NL,BE,DE] [--count 25] [--seed 1] [--keep-running]",
+	name: "demo", args: "[--admins NL,BE,DE] [--count 25] [--seed 1] [--vault] [--keep-running]",
 	summary: "run a federation on loopback and watch alerts travel, verified",
 	help: `
 Start, inside this process and on loopback only, a NATS server standing for the
@@ -31,6 +34,14 @@ arrival is shown with the signer its node verified. Then one alert's payload is
 tampered with and written straight into the federation's stream: every node refuses
 it and quarantines it. A table per node ends the demo.
 
+With --vault, every administration's credentials come from its own real Vault: one
+Vault dev server per administration is started on loopback (the vault binary is
+$CIX_VAULT_BIN, else .ci/tools/bin/vault built by "bash .ci/vault.sh", else vault on
+PATH) and bootstrapped with a PKI root, the administration's trust anchor, and a node
+CA under it. Each node logs in with AppRole and a wrapped secret id, generates its key
+in memory and has it certified by its Vault's PKI: no private key is written to disk.
+The nodes' gRPC is plaintext on loopback (TLS off) in this demo.
+
 With --keep-running the nodes stay up until interrupted, for "cix --addr ADDR feed"
 and the other commands. Everything is removed on exit.`,
 	flags: func(fs *flag.FlagSet) runFunc {
@@ -38,6 +49,7 @@ and the other commands. Everything is removed on exit.`,
 		count := fs.Int("count", 25, "number of alerts to publish")
 		seed := fs.Int64("seed", 1, "seed of the synthetic alerts")
 		keep := fs.Bool("keep-running", false, "keep the nodes running until interrupted")
+		useVault := fs.Bool("vault", false, "certify every node key with its administration's own Vault dev server")
 		return func(ctx context.Context, e *env, args []string) error {
 			if len(args) > 0 {
 				return usagef("demo", "unexpected argument %q", args[0])
@@ -59,6 +71,16 @@ and the other commands. Everything is removed on exit.`,
 			if o.count < 1 {
 				return usagef("demo", "--count must be at least 1")
 			}
+			if *useVault {
+				bin, err := vaulttest.FindBinary()
+				if errors.Is(err, vaulttest.ErrNoBinary) {
+					return errors.New("demo --vault: no vault binary found: run 'bash .ci/vault.sh' in the cix repository, or put vault on PATH (or set " + vaulttest.EnvBinary + ")")
+				}
+				if err != nil {
+					return fmt.Errorf("demo --vault: %w; run 'bash .ci/vault.sh' in the cix repository, or put vault on PATH", err)
+				}
+				o.vaultBin = bin
+			}
 			return runDemo(ctx, o, e.stdout, e.stderr)
 		}
 	},
@@ -69,6 +91,9 @@ type demoOptions struct {
 	count       int
 	seed        int64
 	keepRunning bool
+	// vaultBin, when set, is the vault binary: each administration gets its own Vault
+	// dev server, which certifies its node's key.
+	vaultBin string
 	// timeout bounds each step; a step that does not complete in time fails the demo.
 	timeout time.Duration
 }
@@ -89,8 +114,27 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 	}
 	defer os.RemoveAll(dir)
 	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	fmt.Fprintf(out, "cix demo: a federation of %s on loopback\n", strings.Join(o.admins, ", "))
-	fed, err := startFederation(ctx, dir, o.admins, log)
+	if o.vaultBin == "" {
+		fmt.Fprintf(out, "cix demo: a federation of %s on loopback\n", strings.Join(o.admins, ", "))
+	} else {
+		fmt.Fprintf(out, "cix demo: a federation of %s on loopback, each administration with its own Vault\n", strings.Join(o.admins, ", "))
+	}
+	var vaults map[string]*vaulttest.Server
+	if o.vaultBin != "" {
+		lctx, cancel := context.WithTimeout(ctx, max(o.timeout, time.Minute))
+		vaults, err = launchVaults(lctx, o.vaultBin, o.admins)
+		cancel()
+		if err != nil {
+			return err
+		}
+		// Deferred first, so run last: after the nodes have stopped.
+		defer func() {
+			if serr := closeVaults(vaults); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+	}
+	fed, err := startFederation(ctx, dir, o.admins, vaults, log)
 	if err != nil {
 		return err
 	}
@@ -101,13 +145,28 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 	}()
 	fmt.Fprintf(out, "  federation NATS server  %s\n", fed.ns.ClientURL())
 	for _, n := range fed.nodes {
+		if v := n.vault; v != nil {
+			fmt.Fprintf(out, "  Vault of %s  %s  PKI root %q (the trust anchor), node CA %q\n", n.admin, v.addr,
+				v.boot.Anchor.Subject.CommonName, v.boot.Intermediate.Subject.CommonName)
+		}
+	}
+	for _, n := range fed.nodes {
 		var others []string
 		for _, m := range fed.nodes {
 			if m != n {
 				others = append(others, m.admin)
 			}
 		}
-		fmt.Fprintf(out, "  node %s/%s  gRPC %s  trusts %s\n", n.admin, demoNode, n.d.Addr(), strings.Join(others, ", "))
+		tls := ""
+		if n.vault != nil {
+			tls = " (plaintext, TLS off: loopback demo)"
+		}
+		fmt.Fprintf(out, "  node %s/%s  gRPC %s%s  trusts %s\n", n.admin, demoNode, n.d.Addr(), tls, strings.Join(others, ", "))
+	}
+	if o.vaultBin != "" {
+		fmt.Fprintf(out, "\neach node logged in to its administration's Vault with AppRole (a wrapped, single-use secret id),\n"+
+			"generated its signing key in memory and had it certified by that Vault's PKI;\n"+
+			"no private key is written to disk.\n")
 	}
 	origin, receivers := fed.nodes[0], fed.nodes[1:]
 
@@ -129,6 +188,12 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 		return err
 	}
 
+	if o.vaultBin != "" {
+		if err := showVaultChain(out, fed, sample); err != nil {
+			return err
+		}
+	}
+
 	kind := alert.KindName(alert.Kind(sample.GetAlert()))
 	subject, err := publishTampered(ctx, fed.ns.ClientURL(), sample.GetEnvelope(), origin.admin, kind)
 	if err != nil {
@@ -145,10 +210,20 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 	if err := demoSummary(ctx, fed, o, out); err != nil {
 		return err
 	}
+	if o.vaultBin != "" {
+		if err := checkNoKeyFiles(fed, out); err != nil {
+			return err
+		}
+	}
 	if o.keepRunning {
 		fmt.Fprintf(out, "\nthe nodes keep running until interrupted (Ctrl-C):\n")
 		for _, n := range fed.nodes {
 			fmt.Fprintf(out, "  %s  cix --addr %s feed --from-start\n", n.admin, n.d.Addr())
+		}
+		for _, n := range fed.nodes {
+			if n.vault != nil {
+				fmt.Fprintf(out, "  %s  Vault %s\n", n.admin, n.vault.addr)
+			}
 		}
 		<-ctx.Done()
 		fmt.Fprintln(out, "stopping")
@@ -368,4 +443,46 @@ func demoSummary(ctx context.Context, fed *federation, o demoOptions, out io.Wri
 			infos[i].GetQuarantined(), strings.Join(infos[i].GetTrustedAdministrations(), ", "))
 	}
 	return tw.Flush()
+}
+
+// showVaultChain prints the chain that signed the sample alert, as its envelope carries
+// it: the leaf certified by the origin's Vault node CA, itself certified by the Vault
+// root the receivers trust.
+func showVaultChain(out io.Writer, fed *federation, sample *nodev1.VerifiedAlert) error {
+	sigs := sample.GetEnvelope().GetSignatures()
+	if len(sigs) == 0 {
+		return errors.New("the sample alert has no signature")
+	}
+	var names []string
+	for _, der := range sigs[0].GetCertificates() {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return fmt.Errorf("certificate of the sample alert: %w", err)
+		}
+		names = append(names, fmt.Sprintf("%q", c.Subject.CommonName))
+	}
+	origin := sample.GetSigner().GetAdministration()
+	root := ""
+	for _, n := range fed.nodes {
+		if n.admin == origin && n.vault != nil {
+			root = fmt.Sprintf(" -> %q, %s's Vault PKI root", n.vault.boot.Anchor.Subject.CommonName, origin)
+		}
+	}
+	fmt.Fprintf(out, "-- each envelope carries its signer's chain, issued by Vault: %s%s --\n", strings.Join(names, " -> "), root)
+	return nil
+}
+
+// checkNoKeyFiles checks, while the nodes run, that no file named *.key exists under
+// the demo's directory, which holds every node's data directory.
+func checkNoKeyFiles(fed *federation, out io.Writer) error {
+	found, err := keyFiles(fed.dir)
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("private key files on disk: %s", strings.Join(found, ", "))
+	}
+	fmt.Fprintf(out, "\nkeys: every node key is certified by its administration's Vault PKI; "+
+		"no private key on disk (no *.key file under %s)\n", fed.dir)
+	return nil
 }

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cix-exchange/cix/internal/vault/vaulttest"
 )
 
 func demoDirs(t *testing.T) map[string]bool {
@@ -84,5 +87,96 @@ func TestDemoStepDeadline(t *testing.T) {
 		if !before[d] {
 			t.Errorf("demo left %s behind", d)
 		}
+	}
+}
+
+// needVault skips the test when vaulttest finds no vault binary, unless
+// CIX_REQUIRE_VAULT=1 makes that a failure (as vaulttest.Start does).
+func needVault(t *testing.T) {
+	t.Helper()
+	if _, err := vaulttest.FindBinary(); err != nil {
+		if os.Getenv(vaulttest.EnvRequire) == "1" {
+			t.Fatalf("%v (%s=1)", err, vaulttest.EnvRequire)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+}
+
+// TestDemoVault runs the demo with one real Vault dev server per administration.
+func TestDemoVault(t *testing.T) {
+	needVault(t)
+	before := demoDirs(t)
+	// The nodes' Vaults are configured per node: a VAULT_ADDR in the environment, here
+	// one that answers nothing, must not matter.
+	t.Setenv("VAULT_ADDR", "http://127.0.0.1:1")
+	r := cix(t, "", "demo", "--vault", "--count", "5").must(t, 0)
+	t.Log(r.stdout)
+	if !strings.Contains(r.stdout, "each administration with its own Vault\n") {
+		t.Error("no Vault in the title")
+	}
+	addrs := map[string]bool{}
+	for _, admin := range []string{"NL", "BE", "DE"} {
+		m := regexp.MustCompile(`\n  Vault of ` + admin + `  (http://127\.0\.0\.1:\d+)  PKI root "cix ` + admin +
+			` trust anchor" \(the trust anchor\), node CA "cix ` + admin + ` node CA"\n`).FindStringSubmatch(r.stdout)
+		if m == nil {
+			t.Errorf("no Vault line for %s", admin)
+		} else {
+			addrs[m[1]] = true
+		}
+		if !regexp.MustCompile(`\n  node ` + admin + `/demo  gRPC 127\.0\.0\.1:\d+ \(plaintext, TLS off: loopback demo\)  trusts `).MatchString(r.stdout) {
+			t.Errorf("no node line for %s", admin)
+		}
+	}
+	if len(addrs) != 3 {
+		t.Errorf("Vault addresses %v, want one server per administration", addrs)
+	}
+	for _, admin := range []string{"BE", "DE"} {
+		if n := strings.Count(r.stdout, "\n"+admin+" <- NL  "); n != 5 {
+			t.Errorf("%d arrivals at %s, want 5", n, admin)
+		}
+		if !strings.Contains(r.stdout, "\ntampered alert -> quarantined at "+admin+": bad_signature (") {
+			t.Errorf("no quarantine line for %s", admin)
+		}
+		if !regexp.MustCompile(`\n` + admin + `/demo +127\.0\.0\.1:\d+ +5 +1 +BE, DE, NL\n`).MatchString(r.stdout) {
+			t.Errorf("no summary row for %s", admin)
+		}
+	}
+	for _, want := range []string{
+		"AppRole (a wrapped, single-use secret id)",
+		`issued by Vault: "cix node demo" -> "cix NL node CA" -> "cix NL trust anchor", NL's Vault PKI root --`,
+		"\nkeys: every node key is certified by its administration's Vault PKI; no private key on disk (no *.key file under ",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	// Every Vault server has stopped: its address refuses connections.
+	for a := range addrs {
+		if c, err := net.DialTimeout("tcp", strings.TrimPrefix(a, "http://"), time.Second); err == nil {
+			c.Close()
+			t.Errorf("Vault at %s still answers after the demo", a)
+		}
+	}
+	for d := range demoDirs(t) {
+		if !before[d] {
+			t.Errorf("demo left %s behind", d)
+		}
+	}
+}
+
+// TestDemoVaultWithoutBinary: without a vault binary, demo --vault says how to get one.
+func TestDemoVaultWithoutBinary(t *testing.T) {
+	t.Setenv(vaulttest.EnvBinary, filepath.Join(t.TempDir(), "no-vault"))
+	r := cix(t, "", "demo", "--vault").must(t, 1)
+	if !strings.Contains(r.stderr, "cix: demo --vault: "+vaulttest.EnvBinary+"=") || !strings.Contains(r.stderr, "run 'bash .ci/vault.sh'") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	// Nothing on PATH, none in the repository of the working directory, no variable.
+	t.Setenv(vaulttest.EnvBinary, "")
+	t.Setenv("PATH", t.TempDir())
+	t.Chdir(t.TempDir())
+	r = cix(t, "", "demo", "--vault").must(t, 1)
+	if !strings.Contains(r.stderr, "cix: demo --vault: no vault binary found: run 'bash .ci/vault.sh' in the cix repository, or put vault on PATH") {
+		t.Errorf("stderr:\n%s", r.stderr)
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/bus"
@@ -16,6 +19,8 @@ import (
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/cix-exchange/cix/internal/vault"
+	"github.com/cix-exchange/cix/internal/vault/vaulttest"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -39,18 +44,36 @@ type federation struct {
 
 // fedNode is a running node with a gRPC client connection to it.
 type fedNode struct {
-	admin  string
-	d      *daemon.Daemon
-	conn   *grpc.ClientConn
-	node   nodev1.NodeServiceClient
-	adm    nodev1.AdminServiceClient
-	anchor string // PEM file of the administration's trust anchor
+	admin   string
+	dataDir string
+	d       *daemon.Daemon
+	conn    *grpc.ClientConn
+	node    nodev1.NodeServiceClient
+	adm     nodev1.AdminServiceClient
+	anchor  string // PEM file of the administration's trust anchor
+	// vault is the administration's Vault when the node's identity comes from it (trust
+	// keystore vault), else nil.
+	vault *fedVault
 }
 
+// fedVault is an administration's Vault as prepared for its node.
+type fedVault struct {
+	addr string
+	boot *vault.BootstrapResult
+}
+
+// wrapTTL is how long a node's wrapped secret id can be unwrapped: the node does so at
+// start, right after the id is created.
+const wrapTTL = 5 * time.Minute
+
 // startFederation starts the server and the nodes of admins with their data under dir.
-// Each node's keystore is created first, so that every anchor path is known before any
-// node starts. On error, whatever started is stopped.
-func startFederation(ctx context.Context, dir string, admins []string, log *slog.Logger) (f *federation, err error) {
+// An administration with a server in vaults has its Vault bootstrapped there (PKI root
+// and node CA, the node's AppRole) and its node on keystore vault: it logs in with
+// AppRole and a wrapped secret id, and its key, generated in memory, is certified by that
+// Vault's PKI; the others get a development keystore. Every anchor is known before any
+// node starts. On error, whatever started is stopped (the Vault servers are the
+// caller's).
+func startFederation(ctx context.Context, dir string, admins []string, vaults map[string]*vaulttest.Server, log *slog.Logger) (f *federation, err error) {
 	f = &federation{dir: dir}
 	defer func() {
 		if err != nil {
@@ -64,7 +87,17 @@ func startFederation(ctx context.Context, dir string, admins []string, log *slog
 		return nil, err
 	}
 	anchors := make(map[string]string, len(admins))
+	vcfgs := make(map[string]config.Vault, len(admins))
+	fvs := make(map[string]*fedVault, len(admins))
 	for _, a := range admins {
+		if v := vaults[a]; v != nil {
+			fv, vcfg, anchor, err := prepareVault(ctx, dir, a, v)
+			if err != nil {
+				return nil, err
+			}
+			anchors[a], vcfgs[a], fvs[a] = anchor, vcfg, fv
+			continue
+		}
 		ks, err := trust.OpenDevKeystore(filepath.Join(dir, a, "keys"), a, demoNode, nil)
 		if err != nil {
 			return nil, err
@@ -77,6 +110,13 @@ func startFederation(ctx context.Context, dir string, admins []string, log *slog
 		cfg.GRPC.Listen = "127.0.0.1:0"
 		cfg.NATS.URLs = []string{f.ns.ClientURL()}
 		cfg.Log.Level = "warn"
+		if fvs[a] != nil {
+			cfg.Trust.Keystore, cfg.Trust.OwnAnchor = "vault", anchors[a]
+			// Plaintext gRPC on loopback for the demo; with the vault keystore the mode
+			// would default to files (mutual TLS with certificates issued for the node).
+			cfg.GRPC.TLS.Mode = config.TLSOff
+			cfg.Vault = vcfgs[a]
+		}
 		for _, o := range admins {
 			if o != a {
 				cfg.Trust.Anchors = append(cfg.Trust.Anchors, anchors[o])
@@ -86,7 +126,7 @@ func startFederation(ctx context.Context, dir string, admins []string, log *slog
 		if err != nil {
 			return nil, fmt.Errorf("start node %s: %w", a, err)
 		}
-		n := &fedNode{admin: a, d: d, anchor: anchors[a]}
+		n := &fedNode{admin: a, dataDir: cfg.DataDir, d: d, anchor: anchors[a], vault: fvs[a]}
 		f.nodes = append(f.nodes, n)
 		if n.conn, err = dial(d.Addr(), tlsFiles{}); err != nil {
 			return nil, err
@@ -94,6 +134,100 @@ func startFederation(ctx context.Context, dir string, admins []string, log *slog
 		n.node, n.adm = nodev1.NewNodeServiceClient(n.conn), nodev1.NewAdminServiceClient(n.conn)
 	}
 	return f, nil
+}
+
+// prepareVault bootstraps the Vault of admin for its node, as the administration's
+// operators would (deploy/vault/bootstrap.sh): it writes the PKI root, the
+// administration's trust anchor, to dir/<admin>-anchor.pem, and a wrapped secret id of
+// the node's AppRole to dir/<admin>-secret-id, and returns the node's vault settings.
+func prepareVault(ctx context.Context, dir, admin string, v *vaulttest.Server) (*fedVault, config.Vault, string, error) {
+	boot, err := vault.Bootstrap(ctx, v.Client, admin, []string{demoNode})
+	if err != nil {
+		return nil, config.Vault{}, "", err
+	}
+	anchor := filepath.Join(dir, admin+"-anchor.pem")
+	if err := os.WriteFile(anchor, boot.AnchorPEM, 0o644); err != nil {
+		return nil, config.Vault{}, "", err
+	}
+	wrapped, err := boot.NodeSecretID(ctx, demoNode, wrapTTL)
+	if err != nil {
+		return nil, config.Vault{}, "", err
+	}
+	secret := filepath.Join(dir, admin+"-secret-id")
+	if err := os.WriteFile(secret, []byte(wrapped+"\n"), 0o600); err != nil {
+		return nil, config.Vault{}, "", err
+	}
+	// The address is per node: three administrations' Vaults in one process cannot
+	// share VAULT_ADDR.
+	vcfg := config.Vault{Address: v.Addr, Auth: vault.AuthAppRole, RoleID: boot.NodeRoleIDs[demoNode],
+		SecretIDFile: secret, WrappedSecretID: true}
+	return &fedVault{addr: v.Addr, boot: boot}, vcfg, anchor, nil
+}
+
+// launchVaults starts one Vault dev server per administration with the vault binary
+// bin, concurrently. On error, those that started are closed.
+func launchVaults(ctx context.Context, bin string, admins []string) (map[string]*vaulttest.Server, error) {
+	type launched struct {
+		admin string
+		s     *vaulttest.Server
+		err   error
+	}
+	ch := make(chan launched, len(admins))
+	for _, a := range admins {
+		go func() {
+			s, err := vaulttest.Launch(ctx, bin)
+			ch <- launched{a, s, err}
+		}()
+	}
+	out := make(map[string]*vaulttest.Server, len(admins))
+	var errs []error
+	for range admins {
+		l := <-ch
+		if l.err != nil {
+			errs = append(errs, fmt.Errorf("start the Vault of %s: %w", l.admin, l.err))
+			continue
+		}
+		out[l.admin] = l.s
+	}
+	if len(errs) > 0 {
+		_ = closeVaults(out)
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+// closeVaults stops the Vault servers and waits for them to exit.
+func closeVaults(vaults map[string]*vaulttest.Server) error {
+	var errs []error
+	for a, s := range vaults {
+		if err := s.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stop the Vault of %s: %w", a, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// keyFiles returns the files named *.key under the directories.
+func keyFiles(dirs ...string) ([]string, error) {
+	var out []string
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == dir {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if !de.IsDir() && strings.HasSuffix(de.Name(), ".key") {
+				out = append(out, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // stop closes the clients, stops the nodes in reverse order, then the server.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,8 +29,10 @@ received, its feed cursor (to resume "cix feed" from it) and the alert itself. W
 With --envelope-dir DIR, also write the signed envelope as files that standard tools
 can verify without cix: payload.bin (the signed payload), pae.bin (the DSSE
 pre-authentication encoding that was signed), sig-N.bin (raw Ed25519 signature N),
-cert-N.pem (the leaf certificate of signature N) and envelope.pb (the whole envelope).
-The openssl commands to check them are printed.`,
+cert-N.pem (the leaf certificate of signature N), chain-N.pem (the intermediate
+certificates sent with it, when there are any: a Vault-issued chain is leaf and node
+CA) and envelope.pb (the whole envelope). The openssl commands to check them are
+printed; with intermediates, openssl verify is given chain-N.pem with -untrusted.`,
 	flags: func(fs *flag.FlagSet) runFunc {
 		jsonOut := fs.Bool("json", false, "print the VerifiedAlert as JSON")
 		dir := fs.String("envelope-dir", "", "write the envelope's parts to `DIR` for offline verification")
@@ -74,7 +77,7 @@ func get(ctx context.Context, e *env, id string, jsonOut bool, dir string) error
 	if jsonOut {
 		w = e.stderr // keep stdout valid JSON
 	}
-	printOpenSSL(w, dir, files, va.GetSigner().GetAdministration())
+	printOpenSSL(w, dir, files, va.GetSigner().GetAdministration(), slices.Contains(files, "chain-0.pem"))
 	return nil
 }
 
@@ -147,8 +150,11 @@ func writeEnvelope(dir string, env *envelopev1.Envelope) ([]string, error) {
 	}
 	for i, s := range env.GetSignatures() {
 		files = append(files, part{fmt.Sprintf("sig-%d.bin", i), s.GetSig()})
-		if len(s.GetCertificates()) > 0 {
-			files = append(files, part{fmt.Sprintf("cert-%d.pem", i), trust.EncodePEM(s.GetCertificates()[0])})
+		if certs := s.GetCertificates(); len(certs) > 0 {
+			files = append(files, part{fmt.Sprintf("cert-%d.pem", i), trust.EncodePEM(certs[0])})
+			if len(certs) > 1 {
+				files = append(files, part{fmt.Sprintf("chain-%d.pem", i), trust.EncodePEM(certs[1:]...)})
+			}
 		}
 	}
 	var names []string
@@ -162,17 +168,25 @@ func writeEnvelope(dir string, env *envelopev1.Envelope) ([]string, error) {
 }
 
 // openSSLCommands are the commands that verify signature 0 of an exported envelope in
-// its directory; ANCHOR.pem stands for the signer's administration trust anchor.
-var openSSLCommands = []string{
-	"openssl x509 -in cert-0.pem -pubkey -noout > pub.pem",
-	"openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in pae.bin -sigfile sig-0.bin",
-	"openssl verify -CAfile ANCHOR.pem cert-0.pem",
+// its directory; ANCHOR.pem stands for the signer's administration trust anchor. With
+// chain, the intermediates in chain-0.pem link the leaf to the anchor: they are given as
+// untrusted, so that only the anchor is trusted.
+func openSSLCommands(chain bool) []string {
+	untrusted := ""
+	if chain {
+		untrusted = "-untrusted chain-0.pem "
+	}
+	return []string{
+		"openssl x509 -in cert-0.pem -pubkey -noout > pub.pem",
+		"openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in pae.bin -sigfile sig-0.bin",
+		"openssl verify -CAfile ANCHOR.pem " + untrusted + "cert-0.pem",
+	}
 }
 
-func printOpenSSL(w io.Writer, dir string, files []string, admin string) {
+func printOpenSSL(w io.Writer, dir string, files []string, admin string, chain bool) {
 	fmt.Fprintf(w, "\nwrote %s to %s\n", strings.Join(files, ", "), dir)
 	fmt.Fprintf(w, "verify signature 0 with openssl (ANCHOR.pem: the trust anchor of %s):\n  cd %s\n", admin, dir)
-	for _, c := range openSSLCommands {
+	for _, c := range openSSLCommands(chain) {
 		fmt.Fprintf(w, "  %s\n", c)
 	}
 }

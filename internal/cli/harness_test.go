@@ -10,6 +10,7 @@ import (
 	"time"
 
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	"github.com/cix-exchange/cix/internal/vault/vaulttest"
 )
 
 // wait bounds every wait of the tests.
@@ -19,11 +20,18 @@ const wait = 20 * time.Second
 // loopback) that stops when the test ends.
 func testFederation(t *testing.T, admins ...string) *federation {
 	t.Helper()
+	return testVaultFederation(t, nil, admins...)
+}
+
+// testVaultFederation is testFederation where the administrations with a server in
+// vaults have their node on keystore vault, certified by that server's PKI.
+func testVaultFederation(t *testing.T, vaults map[string]*vaulttest.Server, admins ...string) *federation {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	f, err := startFederation(context.Background(), t.TempDir(), admins, log)
+	f, err := startFederation(context.Background(), t.TempDir(), admins, vaults, log)
 	if err != nil {
 		t.Fatal(err)
 	}

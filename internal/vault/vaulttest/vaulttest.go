@@ -131,7 +131,8 @@ func launch(ctx context.Context, bin string) (*Server, error) {
 		"-dev-root-token-id="+s.Token, "-dev-listen-address="+backend)
 	s.cmd.Env = cleanEnv()
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: a Vault started by a process that dies (a killed demo) dies with it.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
