@@ -117,10 +117,16 @@ type Pending struct {
 	err     error
 }
 
+// asyncStallWait is how long PublishAsync waits for a free slot in the window of
+// writes in flight before it gives up; the client's default (200 ms) turned a slow
+// server into failed items instead of back-pressure.
+const asyncStallWait = 30 * time.Second
+
 // PublishAsync starts storing one signed alert. At most Config.MaxPending writes are in
 // flight; beyond that it blocks until one completes. Wait for the outcome with Wait.
 func (b *Bus) PublishAsync(subject, id string, data []byte) *Pending {
-	f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id), jetstream.WithExpectStream(AlertsStream))
+	f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id),
+		jetstream.WithExpectStream(AlertsStream), jetstream.WithStallWait(asyncStallWait))
 	return &Pending{subject: subject, future: f, err: err}
 }
 
