@@ -1,0 +1,106 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/cix-exchange/cix/internal/bench"
+)
+
+// TestMain lets the memory scenario re-execute this test binary as its node process.
+func TestMain(m *testing.M) {
+	if os.Getenv(bench.ChildEnv) == "1" {
+		os.Exit(bench.Run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// report mirrors the JSON the bench prints.
+type report struct {
+	Command string `json:"command"`
+	Machine struct {
+		Cores       int    `json:"cores"`
+		MemoryBytes uint64 `json:"memory_bytes"`
+	} `json:"machine"`
+	Figures []struct {
+		Name   string    `json:"name"`
+		Median float64   `json:"median"`
+		Runs   []float64 `json:"runs"`
+	} `json:"figures"`
+	Targets []struct {
+		Name  string  `json:"name"`
+		Value float64 `json:"value"`
+	} `json:"targets"`
+}
+
+// TestBenchSmoke runs the whole bench once with a tiny N so that it cannot rot. It checks
+// that every figure is there and positive, never how fast anything is.
+func TestBenchSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a hub, two nodes and a node process")
+	}
+	var stdout, stderr bytes.Buffer
+	args := []string{"--n", "300", "--e2e-n", "200", "--runs", "1", "--rate", "500",
+		"--latency-duration", "400ms", "--floor-duration", "100ms", "--json", "--dir", t.TempDir()}
+	if code := bench.Run(context.Background(), args, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
+	}
+	var rep report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.Machine.Cores <= 0 || rep.Machine.MemoryBytes == 0 || !strings.Contains(rep.Command, "--n 300") {
+		t.Errorf("machine %+v, command %q", rep.Machine, rep.Command)
+	}
+	got := map[string]float64{}
+	for _, f := range rep.Figures {
+		if len(f.Runs) != 1 {
+			t.Errorf("%s: %d runs, want 1", f.Name, len(f.Runs))
+		}
+		got[f.Name] = f.Median
+	}
+	for _, name := range []string{
+		"raw_sign", "raw_verify", "raw_js", "ingest", "ingest_own_feed", "ingest_cpu", "ingest_util",
+		"catchup", "catchup_cpu", "catchup_util", "e2e", "e2e_cpu", "e2e_util",
+		"e2e_offered", "e2e_p50", "e2e_p99", "e2e_max",
+		"mem_base", "mem_rss", "mem_peak", "mem_heap", "mem_live", "mem_at_1m",
+	} {
+		v, ok := got[name]
+		if !ok {
+			t.Errorf("figure %s missing", name)
+		} else if !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("figure %s = %v, want positive", name, v)
+		}
+	}
+	// Growth per 100k may be 0 at this N (no measurable growth); it must be there.
+	for _, name := range []string{"mem_per_100k", "mem_live_per_100k"} {
+		if v, ok := got[name]; !ok || v < 0 {
+			t.Errorf("figure %s = %v (present %v)", name, v, ok)
+		}
+	}
+	targets := map[string]float64{}
+	for _, tg := range rep.Targets {
+		targets[tg.Name] = tg.Value
+	}
+	for _, name := range []string{"ingest", "e2e", "catchup", "e2e_p99", "mem_at_1m"} {
+		if v, ok := targets[name]; !ok || !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("target %s = %v (present %v), want positive", name, v, ok)
+		}
+	}
+}
+
+// TestBenchFlags checks the exit codes of bad flags and help.
+func TestBenchFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := bench.Run(context.Background(), []string{"--scenarios", "nope"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("unknown scenario: exit code %d, want 2", code)
+	}
+	if code := bench.Run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("help: exit code %d, want 0", code)
+	}
+}
