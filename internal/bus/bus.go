@@ -21,7 +21,9 @@ type Config struct {
 	// MaxAge after which alerts expire from the stream; 0 keeps them.
 	MaxAge time.Duration
 	// DuplicateWindow during which the server reports a re-published id as a duplicate
-	// in its ack. Outside it, the one-message-per-subject limit still refuses it.
+	// in its ack. Outside it, the one-message-per-subject limit still refuses it and
+	// the bus reports the duplicate with the stored sequence, so the window only saves
+	// a look-up; every id in it is held in memory by the server, hence a short default.
 	DuplicateWindow time.Duration
 	// MaxPending bounds the asynchronous writes in flight per bulk publisher.
 	MaxPending int
@@ -32,7 +34,7 @@ func (c Config) withDefaults() Config {
 		c.Replicas = 1
 	}
 	if c.DuplicateWindow == 0 {
-		c.DuplicateWindow = 2 * time.Minute
+		c.DuplicateWindow = 5 * time.Second
 	}
 	if c.MaxAge > 0 && c.DuplicateWindow > c.MaxAge {
 		c.DuplicateWindow = c.MaxAge

@@ -167,7 +167,7 @@ func Default() Config {
 		Node:           "dev",
 		DataDir:        "cix-data",
 		GRPC:           GRPC{Listen: "127.0.0.1:7400"},
-		NATS:           NATS{EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(2 * time.Minute)},
+		NATS:           NATS{EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second)},
 		Trust:          Trust{Keystore: "dev"},
 		Log:            Log{Level: "info", Format: "text"},
 	}

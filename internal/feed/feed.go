@@ -77,7 +77,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 		MaxMsgsPerSubject:    1,
 		Discard:              jetstream.DiscardNew,
 		DiscardNewPerSubject: true,
-		Duplicates:           time.Minute,
+		// The per-subject limit makes ids unique; a short window keeps the server
+		// from holding every id of a bulk load in memory.
+		Duplicates: 5 * time.Second,
 		AllowDirect:          true,
 	})
 	if err != nil {
