@@ -79,8 +79,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 		DiscardNewPerSubject: true,
 		// The per-subject limit makes ids unique; a short window keeps the server
 		// from holding every id of a bulk load in memory.
-		Duplicates: 5 * time.Second,
-		AllowDirect:          true,
+		Duplicates:  5 * time.Second,
+		AllowDirect: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open feed %s: %w", f.feedName, err)
