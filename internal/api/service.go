@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
@@ -143,18 +144,8 @@ func (s *AdminService) GetNodeInfo(ctx context.Context, _ *nodev1.GetNodeInfoReq
 
 // quarantineReason maps envelope.Reason names onto the API enum.
 func quarantineReason(name string) nodev1.QuarantineReason {
-	if v, ok := nodev1.QuarantineReason_value["QUARANTINE_REASON_"+upper(name)]; ok {
+	if v, ok := nodev1.QuarantineReason_value["QUARANTINE_REASON_"+strings.ToUpper(name)]; ok {
 		return nodev1.QuarantineReason(v)
 	}
 	return nodev1.QuarantineReason_QUARANTINE_REASON_UNSPECIFIED
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
 }

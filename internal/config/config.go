@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cix-exchange/cix/internal/trust"
 	"gopkg.in/yaml.v3"
 )
 
@@ -269,10 +270,7 @@ func (f *Flags) Resolve() (Config, error) {
 	return c, c.Validate()
 }
 
-var (
-	adminRE = regexp.MustCompile(`^[A-Z]{2}$`)
-	nodeRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-)
+var adminRE = regexp.MustCompile(`^[A-Z]{2}$`)
 
 // Embedded reports whether the node runs its own NATS server.
 func (c Config) Embedded() bool { return len(c.NATS.URLs) == 0 }
@@ -292,7 +290,7 @@ func (c Config) Validate() error {
 	if !adminRE.MatchString(c.Administration) {
 		bad("administration", "%q is not an ISO 3166-1 alpha-2 code", c.Administration)
 	}
-	if !nodeRE.MatchString(c.Node) {
+	if !trust.ValidNodeName(c.Node) {
 		bad("node", "%q: use lower-case letters, digits and hyphens (at most 63)", c.Node)
 	}
 	if c.DataDir == "" {

@@ -32,6 +32,7 @@ type Daemon struct {
 	log    *slog.Logger
 	ns     *server.Server // embedded server, nil when joining external ones
 	nc     *nats.Conn
+	closed chan struct{}      // closed by NATS once nc is closed (after Drain)
 	ks     *trust.DevKeystore // dev keystore, nil with Vault
 	id     trust.Identity
 	anchor string // PEM file of the administration's anchor
@@ -53,7 +54,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{})}
+	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			cancel()
@@ -149,6 +150,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 func (d *Daemon) connect() error {
 	opts := []nats.Option{
 		nats.Name("cixd " + d.cfg.Administration + "/" + d.cfg.Node),
+		nats.ClosedHandler(func(*nats.Conn) { close(d.closed) }),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
@@ -208,9 +210,11 @@ func (d *Daemon) fail(err error) {
 
 func (d *Daemon) close() {
 	if d.nc != nil {
-		_ = d.nc.Drain()
-		for i := 0; i < 100 && !d.nc.IsClosed(); i++ {
-			time.Sleep(20 * time.Millisecond)
+		if d.nc.Drain() == nil {
+			select { // Drain finishes asynchronously; NATS closes the connection at the end
+			case <-d.closed:
+			case <-time.After(2 * time.Second):
+			}
 		}
 		d.nc.Close()
 	}

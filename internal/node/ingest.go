@@ -226,8 +226,5 @@ func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
 	if err := batch[len(batch)-1].DoubleAck(ctx); err != nil {
 		return fmt.Errorf("acknowledge batch: %w", err)
 	}
-	n.stats.Received.Add(uint64(len(batch)))
-	n.stats.Verified.Add(uint64(len(ws)))
-	n.stats.Quarantined.Add(uint64(len(qs)))
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/alert"
@@ -44,17 +43,6 @@ type Node struct {
 	now     func() time.Time
 	workers int
 	batch   int
-
-	stats Stats
-}
-
-// Stats are the node's counters since start.
-type Stats struct {
-	Published   atomic.Uint64
-	Received    atomic.Uint64
-	Verified    atomic.Uint64
-	Quarantined atomic.Uint64
-	Duplicates  atomic.Uint64
 }
 
 // New assembles a node. Call Run to start receiving.
@@ -76,9 +64,6 @@ func New(o Options) (*Node, error) {
 		workers: o.VerifyWorkers, batch: o.IngestBatch,
 	}, nil
 }
-
-// Stats returns the node's counters.
-func (n *Node) Stats() *Stats { return &n.stats }
 
 // Administration is the node's administration.
 func (n *Node) Administration() string { return n.id.Administration() }
@@ -156,16 +141,7 @@ func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, er
 	if err != nil {
 		return PublishResult{ID: s.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	n.count(ack)
 	return PublishResult{ID: s.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
-}
-
-func (n *Node) count(ack bus.Ack) {
-	if ack.Duplicate {
-		n.stats.Duplicates.Add(1)
-	} else {
-		n.stats.Published.Add(1)
-	}
 }
 
 // Pending is a publish in flight, from PublishAsync.
@@ -198,6 +174,5 @@ func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
 	if err != nil {
 		return PublishResult{ID: p.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	n.count(ack)
 	return PublishResult{ID: p.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
