@@ -141,6 +141,18 @@ if ! v read transit-cix/keys/admin-seal >/dev/null 2>&1; then
   v write transit-cix/keys/admin-seal type=ed25519 exportable=false allow_plaintext_backup=false >/dev/null
 fi
 [ "$(v read -field=type transit-cix/keys/admin-seal)" = ed25519 ] || { echo "transit-cix/keys/admin-seal is not ed25519" >&2; exit 1; }
+# The seal's public key is certified under the anchor (URI SAN urn:cix:seal:<ADMIN>:v<N>),
+# so receivers verify seal signatures with the anchor alone.
+v write pki-cix/roles/seal \
+  key_type=ed25519 allowed_uri_sans="urn:cix:seal:$ADMIN:v*" allowed_uri_sans_template=false \
+  allow_any_name=false allowed_domains="" allow_bare_domains=false allow_subdomains=false \
+  allow_glob_domains=false allow_wildcard_certificates=false allow_localhost=false \
+  allow_ip_sans=false allowed_other_sans="" enforce_hostnames=false require_cn=false \
+  use_csr_common_name=false use_csr_sans=false country="$ADMIN" \
+  organization="cix administration $ADMIN" ou="" ttl=720h max_ttl=720h \
+  key_usage=DigitalSignature ext_key_usage="" server_flag=false client_flag=false \
+  code_signing_flag=false email_protection_flag=false basic_constraints_valid_for_non_ca=true \
+  no_store=false >/dev/null
 echo "admin-seal $(approle admin-seal cix-admin-seal admin-seal "")" >>"$OUT/role-ids.txt"
 
 echo "trust anchor: $OUT/$ADMIN-anchor.pem"

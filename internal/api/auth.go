@@ -29,6 +29,8 @@ var Policy = map[string][]trust.Role{
 	nodev1.NodeService_Subscribe_FullMethodName:                      {trust.RoleAnalyst, trust.RoleAdmin},
 	nodev1.AdminService_ListQuarantine_FullMethodName:                {trust.RoleAdmin},
 	nodev1.AdminService_GetNodeInfo_FullMethodName:                   trust.Roles,
+	nodev1.AdminService_PublishRevocation_FullMethodName:             {trust.RoleAdmin},
+	nodev1.AdminService_ListRevocations_FullMethodName:               trust.Roles,
 	"/grpc.health.v1.Health/Check":                                   trust.Roles,
 	"/grpc.health.v1.Health/Watch":                                   trust.Roles,
 	"/grpc.health.v1.Health/List":                                    trust.Roles,

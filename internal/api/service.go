@@ -9,6 +9,7 @@ import (
 
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	trustv1 "github.com/cix-exchange/cix/internal/gen/cix/trust/v1"
 	"github.com/cix-exchange/cix/internal/node"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,6 +26,8 @@ type Node interface {
 	Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send func(*nodev1.SubscribeResponse) error) error
 	ListQuarantine(ctx context.Context, pageSize uint32, pageToken string) (*node.QuarantinePage, error)
 	NodeInfo(ctx context.Context) (*nodev1.GetNodeInfoResponse, error)
+	PublishRevocation(ctx context.Context, raw []byte) (*trustv1.Revocation, bool, error)
+	ListRevocations() []*trustv1.Revocation
 }
 
 // NodeService implements cix.node.v1.NodeService.
@@ -140,6 +143,29 @@ func (s *AdminService) ListQuarantine(ctx context.Context, req *nodev1.ListQuara
 func (s *AdminService) GetNodeInfo(ctx context.Context, _ *nodev1.GetNodeInfoRequest) (*nodev1.GetNodeInfoResponse, error) {
 	info, err := s.node.NodeInfo(ctx)
 	return info, toStatus(s.log, err)
+}
+
+// PublishRevocation implements AdminService.PublishRevocation.
+func (s *AdminService) PublishRevocation(ctx context.Context, req *nodev1.PublishRevocationRequest) (*nodev1.PublishRevocationResponse, error) {
+	r, dup, err := s.node.PublishRevocation(ctx, req.GetEnvelope())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	s.log.Info("revocation published", "id", r.GetId(), "duplicate", dup, "caller", callerName(ctx))
+	return &nodev1.PublishRevocationResponse{Revocation: r, Duplicate: dup}, nil
+}
+
+// callerName names the authenticated client for logs ("-" without TLS).
+func callerName(ctx context.Context) string {
+	if c, ok := ClientFrom(ctx); ok {
+		return c.Administration + ":" + string(c.Role) + ":" + c.Name
+	}
+	return "-"
+}
+
+// ListRevocations implements AdminService.ListRevocations.
+func (s *AdminService) ListRevocations(context.Context, *nodev1.ListRevocationsRequest) (*nodev1.ListRevocationsResponse, error) {
+	return &nodev1.ListRevocationsResponse{Revocations: s.node.ListRevocations()}, nil
 }
 
 // quarantineReason maps envelope.Reason names onto the API enum.

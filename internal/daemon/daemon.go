@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/cix-exchange/cix/internal/feed"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/node"
+	"github.com/cix-exchange/cix/internal/revocation"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -102,7 +104,22 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	if d.node, err = node.New(node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Logger: log}); err != nil {
+	rev, err := revocation.Open(ctx, b.JetStream(), ver, f, cfg.Administration, revocation.Config{
+		Replicas: cfg.NATS.Replicas, Consumer: "trust_" + cfg.Administration + "_" + strings.ReplaceAll(cfg.Node, "-", "_"),
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := rev.Start(ctx); err != nil {
+		return nil, err
+	}
+	readyCtx, readyCancel := context.WithTimeout(ctx, 30*time.Second)
+	err = rev.Ready(readyCtx)
+	readyCancel()
+	if err != nil {
+		return nil, err
+	}
+	if d.node, err = node.New(node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log}); err != nil {
 		return nil, err
 	}
 	tlsCfg, err := serverTLS(cfg, d.ks)

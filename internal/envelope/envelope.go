@@ -13,6 +13,8 @@ import (
 // signature, so a payload signed as one type cannot be replayed as another.
 const (
 	PayloadTypeAlert = "application/vnd.cix.alert.v1+proto"
+	// PayloadTypeRevocation is a revocation notice sealed by an administration.
+	PayloadTypeRevocation = "application/vnd.cix.revocation.v1+proto"
 )
 
 // MaxEnvelopeSize bounds what Open accepts, before any decoding.
@@ -91,6 +93,7 @@ const (
 	ReasonOriginMismatch
 	ReasonUndecodablePayload
 	ReasonInvalidContent
+	ReasonRevokedKey
 )
 
 var reasonNames = map[Reason]string{
@@ -101,6 +104,7 @@ var reasonNames = map[Reason]string{
 	ReasonOriginMismatch:     "origin_mismatch",
 	ReasonUndecodablePayload: "undecodable_payload",
 	ReasonInvalidContent:     "invalid_content",
+	ReasonRevokedKey:         "revoked_key",
 }
 
 // String returns the reason's stable snake_case name, used in logs and metrics.

@@ -18,6 +18,9 @@ var (
 	ErrOutOfRange = errors.New("out of range")
 	// ErrUnavailable: a dependency (stream, key) is unavailable; retry later.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrNoSigningKey: the node has no key it may sign with (certificate expired while
+	// its issuer was unreachable, or revoked). Its message is safe to show to clients.
+	ErrNoSigningKey = errors.New("no usable signing key")
 )
 
 // invalid returns a validation error for one field of a request.

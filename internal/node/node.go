@@ -12,6 +12,7 @@ import (
 	"github.com/cix-exchange/cix/internal/envelope"
 	"github.com/cix-exchange/cix/internal/feed"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
+	"github.com/cix-exchange/cix/internal/revocation"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
@@ -24,7 +25,10 @@ type Options struct {
 	Verifier *trust.Verifier
 	Bus      *bus.Bus
 	Feed     *feed.Feed
-	Logger   *slog.Logger
+	// Revocations publishes and lists revocation notices; the daemon starts it before
+	// the node receives alerts. Optional.
+	Revocations *revocation.Service
+	Logger      *slog.Logger
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 	// VerifyWorkers verifying received batches in parallel; GOMAXPROCS by default.
@@ -35,14 +39,15 @@ type Options struct {
 
 // Node is one administration's cix node.
 type Node struct {
-	id      trust.Identity
-	ver     *trust.Verifier
-	bus     *bus.Bus
-	feed    *feed.Feed
-	log     *slog.Logger
-	now     func() time.Time
-	workers int
-	batch   int
+	id          trust.Identity
+	ver         *trust.Verifier
+	bus         *bus.Bus
+	feed        *feed.Feed
+	revocations *revocation.Service
+	log         *slog.Logger
+	now         func() time.Time
+	workers     int
+	batch       int
 }
 
 // New assembles a node. Call Run to start receiving.
@@ -60,7 +65,7 @@ func New(o Options) (*Node, error) {
 		o.IngestBatch = 256
 	}
 	return &Node{
-		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, log: o.Logger, now: o.Now,
+		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now,
 		workers: o.VerifyWorkers, batch: o.IngestBatch,
 	}, nil
 }
@@ -118,7 +123,13 @@ func (n *Node) prepare(ctx context.Context, a *alertv1.Alert) (*sealed, error) {
 	}
 	key, err := n.id.Current(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: no valid signing key: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
+	}
+	// Receivers would quarantine what a revoked key signs now.
+	if why, err := n.ver.Revoked(key.Chain(), n.now()); err != nil {
+		return nil, fmt.Errorf("%w: own key does not verify: %v", ErrNoSigningKey, err)
+	} else if why != "" {
+		return nil, fmt.Errorf("%w: %s", ErrNoSigningKey, why)
 	}
 	env, err := envelope.Seal(envelope.PayloadTypeAlert, payload, key)
 	if err != nil {

@@ -23,6 +23,9 @@ var (
 	nodeRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
+// ValidAdministration reports whether s is an ISO 3166-1 alpha-2 code in upper case.
+func ValidAdministration(s string) bool { return adminRE.MatchString(s) }
+
 // ValidNodeName reports whether name can name a node: lower-case letters, digits and
 // hyphens, at most 63 characters, starting with a letter or digit.
 func ValidNodeName(name string) bool { return nodeRE.MatchString(name) }
@@ -37,12 +40,23 @@ func NodeURI(admin, node string) *url.URL {
 type Principal struct {
 	// Administration certified by the chain (ISO 3166-1 alpha-2).
 	Administration string
-	// Node named by the leaf certificate.
+	// Node named by the leaf certificate; empty for a seal.
 	Node string
+	// SealVersion is the administration seal's key version when the leaf certificate is
+	// a seal certificate, 0 for a node key.
+	SealVersion int
 	// KeyID is the hex SHA-256 of the leaf certificate DER.
 	KeyID string
 	// NotAfter is the end of the leaf certificate's validity.
 	NotAfter time.Time
+}
+
+// Name is "<ADMIN>/<node>" for a node key and "seal:<ADMIN>:v<N>" for a seal.
+func (p Principal) Name() string {
+	if p.SealVersion != 0 {
+		return SealKeyID(p.Administration, p.SealVersion)
+	}
+	return p.Administration + "/" + p.Node
 }
 
 // KeyID returns the key id of a certificate: the lower-case hex SHA-256 of its DER.

@@ -30,7 +30,8 @@ const (
 // It is for development and demos only; production nodes get their identity from Vault.
 //
 // Layout under Dir: anchor.pem (the administration's trust anchor, to give to other
-// nodes), anchor.key, node-<name>.pem and node-<name>.key.
+// nodes), anchor.key, node-<name>.pem and node-<name>.key, and seal-v1.pem and
+// seal-v1.key, the development administration seal (made on first use by Seal).
 type DevKeystore struct {
 	dir    string
 	admin  string
@@ -82,6 +83,59 @@ func (ks *DevKeystore) Current(context.Context) (*SigningKey, error) {
 		return nil, errors.New("dev keystore: node certificate expired; restart the node to renew it")
 	}
 	return ks.key, nil
+}
+
+// OpenDevSeal returns the development seal of the keystore under dir without touching
+// node keys: for operators' commands (cix trust revoke) run next to a dev node.
+func OpenDevSeal(dir, admin string) (*SigningKey, error) {
+	ks := &DevKeystore{dir: dir, admin: admin, now: time.Now}
+	cert, key, err := loadPair(ks.AnchorPath(), filepath.Join(dir, "anchor.key"))
+	if err != nil {
+		return nil, fmt.Errorf("dev keystore %s: %w", dir, err)
+	}
+	if a, err := anchorAdministration(cert); err != nil || a != admin {
+		return nil, fmt.Errorf("dev keystore %s: not an anchor of %s", dir, admin)
+	}
+	ks.anchor, ks.anchorKey = cert, key
+	return ks.Seal()
+}
+
+// Seal returns the development administration seal (version 1), certified under the
+// anchor and created on first use. With Vault, the seal is a Transit key instead.
+func (ks *DevKeystore) Seal() (*SigningKey, error) {
+	certPath, keyPath := filepath.Join(ks.dir, "seal-v1.pem"), filepath.Join(ks.dir, "seal-v1.key")
+	cert, key, err := loadPair(certPath, keyPath)
+	if err == nil {
+		a, v, ok, ierr := sealIdentity(cert)
+		if ierr == nil && ok && a == ks.admin && v == 1 && ks.now().Before(cert.NotAfter) && cert.CheckSignatureFrom(ks.anchor) == nil {
+			return NewSealKey(key, [][]byte{cert.Raw}, ks.admin, 1, cert.NotAfter), nil
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("dev keystore: %w", err)
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := ks.now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject: pkix.Name{
+			Country: []string{ks.admin}, Organization: []string{"cix administration " + ks.admin + " (development)"},
+			CommonName: "cix " + ks.admin + " administration seal v1",
+		},
+		URIs:      []*url.URL{SealURI(ks.admin, 1)},
+		NotBefore: now.Add(-time.Minute), NotAfter: ks.anchor.NotAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ks.anchor, pub, ks.anchorKey)
+	if err != nil {
+		return nil, fmt.Errorf("dev keystore: certify seal: %w", err)
+	}
+	if err := writePair(certPath, keyPath, der, priv); err != nil {
+		return nil, fmt.Errorf("dev keystore: %w", err)
+	}
+	return NewSealKey(priv, [][]byte{der}, ks.admin, 1, tmpl.NotAfter), nil
 }
 
 // Anchor is the administration's trust anchor certificate.

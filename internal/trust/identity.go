@@ -50,6 +50,15 @@ func NewSigningKey(priv ed25519.PrivateKey, chain [][]byte, admin, node string, 
 	}
 }
 
+// NewSealKey wraps the private key of version v of admin's seal and its DER chain (leaf
+// first). Its key id names the version (SealKeyID), as seal signatures must.
+func NewSealKey(priv ed25519.PrivateKey, chain [][]byte, admin string, v int, notAfter time.Time) *SigningKey {
+	return &SigningKey{
+		priv: priv, keyID: SealKeyID(admin, v), chain: chain,
+		principal: Principal{Administration: admin, SealVersion: v, KeyID: KeyID(chain[0]), NotAfter: notAfter},
+	}
+}
+
 // Sign signs msg with Ed25519.
 func (k *SigningKey) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(k.priv, msg), nil }
 

@@ -24,13 +24,15 @@ type Verifier struct {
 	anchors map[string]*x509.CertPool // by administration
 	admins  []string
 	cache   map[string]*cachedChain // by key id
+	revoked revocations
 }
 
 type cachedChain struct {
 	chain     [][]byte
 	key       ed25519.PublicKey
 	principal Principal
-	notBefore time.Time
+	notBefore time.Time // of the whole chain
+	issuedAt  time.Time // the leaf's NotBefore
 }
 
 // NewVerifier returns a verifier trusting anchors. now defaults to time.Now.
@@ -38,7 +40,7 @@ func NewVerifier(now func() time.Time, anchors ...*x509.Certificate) (*Verifier,
 	if now == nil {
 		now = time.Now
 	}
-	v := &Verifier{now: now, anchors: map[string]*x509.CertPool{}, cache: map[string]*cachedChain{}}
+	v := &Verifier{now: now, anchors: map[string]*x509.CertPool{}, cache: map[string]*cachedChain{}, revoked: newRevocations()}
 	for _, a := range anchors {
 		if err := v.AddAnchor(a); err != nil {
 			return nil, err
@@ -74,42 +76,71 @@ func (v *Verifier) Administrations() []string {
 }
 
 // Verify implements envelope.Verifier: it checks that chain certifies a node of an
-// administration under that administration's own anchor, valid now, and that sig is that
-// node key's signature of pae.
+// administration under that administration's own anchor, valid and not revoked now, and
+// that sig is that node key's signature of pae.
 func (v *Verifier) Verify(pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
-	return v.verifyAt(v.now(), pae, sig, keyid, chain)
+	return v.verifyAt(v.now(), false, pae, sig, keyid, chain)
 }
+
+// SealAt returns a verifier of administration seal signatures at time t (when the
+// message was stored): the chain must certify a seal version of an administration under
+// its anchor, valid and not retired at t, and keyid must name that version. Node keys
+// do not verify as seals, nor seals as node keys.
+func (v *Verifier) SealAt(t time.Time) envelope.Verifier[Principal] { return verifierAt{v, t, true} }
 
 // At returns a view of v that checks certificate validity at time t instead of now: the
 // time a message was signed or stored, so that alerts replayed long after their node
 // certificate expired still verify, while what a key signed outside its validity does
 // not.
-func (v *Verifier) At(t time.Time) envelope.Verifier[Principal] { return verifierAt{v, t} }
+func (v *Verifier) At(t time.Time) envelope.Verifier[Principal] { return verifierAt{v, t, false} }
 
 type verifierAt struct {
-	v *Verifier
-	t time.Time
+	v    *Verifier
+	t    time.Time
+	seal bool
 }
 
 func (a verifierAt) Verify(pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
-	return a.v.verifyAt(a.t, pae, sig, keyid, chain)
+	return a.v.verifyAt(a.t, a.seal, pae, sig, keyid, chain)
 }
 
-func (v *Verifier) verifyAt(now time.Time, pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
+func (v *Verifier) verifyAt(now time.Time, seal bool, pae, sig []byte, keyid string, chain [][]byte) (Principal, error) {
 	c, err := v.chain(keyid, chain)
 	if err != nil {
 		return Principal{}, err
 	}
+	p := c.principal
+	switch {
+	case seal && p.SealVersion == 0:
+		return Principal{}, envelope.Refuse(envelope.ReasonUnknownKey,
+			fmt.Sprintf("key of node %s/%s cannot sign as the administration seal", p.Administration, p.Node), nil)
+	case !seal && p.SealVersion != 0:
+		return Principal{}, envelope.Refuse(envelope.ReasonUnknownKey,
+			fmt.Sprintf("seal %s can sign only administration documents", SealKeyID(p.Administration, p.SealVersion)), nil)
+	case seal && keyid != SealKeyID(p.Administration, p.SealVersion):
+		return Principal{}, envelope.Refuse(envelope.ReasonUnknownKey,
+			fmt.Sprintf("key id %q does not name the certified seal %s", truncateID(keyid), SealKeyID(p.Administration, p.SealVersion)), nil)
+	}
 	if now.Before(c.notBefore) || now.After(c.principal.NotAfter) {
 		return Principal{}, envelope.Refuse(envelope.ReasonUnknownKey,
-			fmt.Sprintf("certificate of %s/%s valid %s to %s, not at %s", c.principal.Administration, c.principal.Node,
+			fmt.Sprintf("certificate of %s valid %s to %s, not at %s", p.Name(),
 				c.notBefore.UTC().Format(time.RFC3339), c.principal.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)), nil)
+	}
+	if why := v.revoked.check(c, now); why != "" {
+		return Principal{}, envelope.Refuse(envelope.ReasonRevokedKey, why, nil)
 	}
 	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(c.key, pae, sig) {
 		return Principal{}, envelope.Refuse(envelope.ReasonBadSignature,
-			fmt.Sprintf("signature does not verify with key %s of %s/%s", short(c.principal.KeyID), c.principal.Administration, c.principal.Node), nil)
+			fmt.Sprintf("signature does not verify with key %s of %s", short(p.KeyID), p.Name()), nil)
 	}
-	return c.principal, nil
+	return p, nil
+}
+
+func truncateID(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 // chain returns the verified, cached chain for keyid, verifying it on first sight.
@@ -151,9 +182,13 @@ func (v *Verifier) verifyChain(id string, chain [][]byte) (*cachedChain, error) 
 	if !ok {
 		return nil, envelope.Refuse(envelope.ReasonUnknownKey, "certificate key is not ed25519", nil)
 	}
-	admin, node, err := nodeIdentity(leaf)
+	admin, sealVersion, isSeal, err := sealIdentity(leaf)
+	node := ""
+	if err == nil && !isSeal {
+		admin, node, err = nodeIdentity(leaf)
+	}
 	if err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUnknownKey, "not a node certificate", err)
+		return nil, envelope.Refuse(envelope.ReasonUnknownKey, "not a node or seal certificate", err)
 	}
 	v.mu.RLock()
 	roots := v.anchors[admin]
@@ -178,7 +213,8 @@ func (v *Verifier) verifyChain(id string, chain [][]byte) (*cachedChain, error) 
 	})
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonUnknownKey,
-			fmt.Sprintf("certificate of %s/%s does not chain to the %s trust anchor", admin, node, admin), err)
+			fmt.Sprintf("certificate of %s does not chain to the %s trust anchor",
+				Principal{Administration: admin, Node: node, SealVersion: sealVersion}.Name(), admin), err)
 	}
 	// The key is usable only while every certificate of its chain is valid.
 	notBefore, notAfter := leaf.NotBefore, leaf.NotAfter
@@ -191,8 +227,8 @@ func (v *Verifier) verifyChain(id string, chain [][]byte) (*cachedChain, error) 
 		}
 	}
 	return &cachedChain{
-		chain: cloneChain(chain), key: key, notBefore: notBefore,
-		principal: Principal{Administration: admin, Node: node, KeyID: id, NotAfter: notAfter},
+		chain: cloneChain(chain), key: key, notBefore: notBefore, issuedAt: leaf.NotBefore,
+		principal: Principal{Administration: admin, Node: node, SealVersion: sealVersion, KeyID: id, NotAfter: notAfter},
 	}, nil
 }
 

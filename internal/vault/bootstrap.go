@@ -376,7 +376,26 @@ func (b *bootstrapper) seal(ctx context.Context) (string, error) {
 	} else if exp, _ := s.Data["exportable"].(bool); exp {
 		return "", fmt.Errorf("%s is exportable", path)
 	}
+	if _, err := b.write(ctx, PKIMount+"/roles/"+SealPKIRole, b.sealRoleParams()); err != nil {
+		return "", err
+	}
 	return b.appRole(ctx, SealRole, SealPolicy, "admin-seal", "")
+}
+
+// sealRoleParams are the PKI role restricting seal certificates to the URI SANs
+// urn:cix:seal:<ADMIN>:v<N>, ed25519 keys and digital signatures.
+func (b *bootstrapper) sealRoleParams() map[string]any {
+	return map[string]any{
+		"key_type": "ed25519", "allowed_uri_sans": "urn:cix:seal:" + b.admin + ":v*",
+		"allowed_uri_sans_template": false, "allow_any_name": false, "allowed_domains": []string{},
+		"allow_bare_domains": false, "allow_subdomains": false, "allow_glob_domains": false,
+		"allow_wildcard_certificates": false, "allow_localhost": false, "allow_ip_sans": false, "allowed_other_sans": []string{},
+		"enforce_hostnames": false, "require_cn": false, "use_csr_common_name": false, "use_csr_sans": false,
+		"country": b.admin, "organization": "cix administration " + b.admin, "ou": []string{},
+		"ttl": SealCertTTL.String(), "max_ttl": SealCertTTL.String(), "key_usage": []string{"DigitalSignature"}, "ext_key_usage": []string{},
+		"server_flag": false, "client_flag": false, "code_signing_flag": false, "email_protection_flag": false,
+		"basic_constraints_valid_for_non_ca": true, "no_store": false,
+	}
 }
 
 // appRole writes policy (rendered from template) and an AppRole role bound to it, and

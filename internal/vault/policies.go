@@ -4,6 +4,7 @@ import (
 	"embed"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // policyFS holds the policy templates. deploy/vault/bootstrap.sh renders the same files
@@ -30,6 +31,12 @@ const (
 	// SealRole is the AppRole role and SealPolicy the policy of the seal's holder.
 	SealRole   = "admin-seal"
 	SealPolicy = "cix-admin-seal"
+	// SealPKIRole is the PKI role that certifies seal versions.
+	SealPKIRole = "seal"
+	// SealCertTTL is the lifetime of a seal certificate. Receivers check it at the time
+	// a sealed document was stored, so a short one suffices: each signing session gets a
+	// fresh certificate.
+	SealCertTTL = 30 * 24 * time.Hour
 )
 
 // NodeRole is the name of a node's PKI role and of its AppRole role.

@@ -2,15 +2,23 @@ package vault
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/hashicorp/vault/api"
 )
 
@@ -36,22 +44,12 @@ func NewSeal(client *api.Client, admin string) *Seal {
 	return &Seal{client: client, admin: admin, mount: TransitMount, key: SealKey}
 }
 
-// SealKeyID returns the key id of version v of admin's seal.
-func SealKeyID(admin string, v int) string { return "seal:" + admin + ":v" + strconv.Itoa(v) }
+// SealKeyID returns the key id of version v of admin's seal (trust.SealKeyID).
+func SealKeyID(admin string, v int) string { return trust.SealKeyID(admin, v) }
 
 // ParseSealKeyID splits a seal key id into administration and version.
 func ParseSealKeyID(keyid string) (admin string, version int, err error) {
-	rest, ok := strings.CutPrefix(keyid, "seal:")
-	if ok {
-		var v string
-		admin, v, ok = strings.Cut(rest, ":v")
-		if ok && adminRE.MatchString(admin) {
-			if version, err = strconv.Atoi(v); err == nil && version > 0 && strconv.Itoa(version) == v {
-				return admin, version, nil
-			}
-		}
-	}
-	return "", 0, fmt.Errorf("malformed seal key id %q", keyid)
+	return trust.ParseSealKeyID(keyid)
 }
 
 // Sign signs msg with the seal's key version (0: the latest) and returns the signature
@@ -104,13 +102,15 @@ func (s *Seal) Signer(ctx context.Context) (*SealSigner, error) {
 	return &SealSigner{ctx: ctx, seal: s, version: ks.Latest, pub: ks.Keys[ks.Latest]}, nil
 }
 
-// SealSigner signs with one version of the seal. It implements envelope.Signer; its
-// chain is empty, because receivers verify seals against published SealKeys.
+// SealSigner signs with one version of the seal. It implements envelope.Signer. Its
+// chain is empty (receivers then need the published SealKeys) unless it comes from
+// CertifiedSigner.
 type SealSigner struct {
 	ctx     context.Context // for Transit calls: envelope.Signer.Sign takes no context
 	seal    *Seal
 	version int
 	pub     ed25519.PublicKey
+	chain   [][]byte
 }
 
 // Sign implements envelope.Signer.
@@ -128,8 +128,61 @@ func (s *SealSigner) Sign(msg []byte) ([]byte, error) {
 // KeyID implements envelope.Signer: seal:<ADMIN>:v<N>.
 func (s *SealSigner) KeyID() string { return SealKeyID(s.seal.admin, s.version) }
 
-// Chain implements envelope.Signer: seals carry no certificate.
-func (s *SealSigner) Chain() [][]byte { return nil }
+// Chain implements envelope.Signer: the seal certificate and its issuer from
+// CertifiedSigner, else none.
+func (s *SealSigner) Chain() [][]byte { return s.chain }
+
+// CertifiedSigner returns a signer bound to the seal's latest version whose signatures
+// carry a certificate of that version (URI SAN urn:cix:seal:<ADMIN>:v<N>) issued by the
+// administration's PKI (role SealPKIRole), so that every receiver verifies them with
+// the administration's trust anchor, as it verifies node keys. The certificate request
+// is signed through Transit: the seal's private key never leaves Vault.
+func (s *Seal) CertifiedSigner(ctx context.Context) (*SealSigner, error) {
+	signer, err := s.Signer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: fmt.Sprintf("cix %s administration seal v%d", s.admin, signer.version)},
+		URIs:    []*url.URL{trust.SealURI(s.admin, signer.version)},
+	}, cryptoSigner{signer})
+	if err != nil {
+		return nil, fmt.Errorf("seal certificate request: %w", err)
+	}
+	r, err := s.client.Logical().WriteWithContext(ctx, PKIMount+"/sign/"+SealPKIRole, map[string]any{
+		"csr":      string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})),
+		"uri_sans": trust.SealURI(s.admin, signer.version).String(), "exclude_cn_from_sans": true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("certify seal v%d: %w", signer.version, err)
+	}
+	leaf, err := certFromData(r, "certificate")
+	if err != nil {
+		return nil, fmt.Errorf("certify seal v%d: %w", signer.version, err)
+	}
+	issuer, err := certFromData(r, "issuing_ca")
+	if err != nil {
+		return nil, fmt.Errorf("certify seal v%d: %w", signer.version, err)
+	}
+	if pub, ok := leaf.PublicKey.(ed25519.PublicKey); !ok || !pub.Equal(signer.pub) {
+		return nil, fmt.Errorf("certify seal v%d: the certificate is not for the seal's key", signer.version)
+	}
+	signer.chain = [][]byte{leaf.Raw, issuer.Raw}
+	return signer, nil
+}
+
+// cryptoSigner lets crypto/x509 sign a certificate request with the seal: Ed25519 signs
+// the message itself (no prehash), which is what Transit's ed25519 keys do.
+type cryptoSigner struct{ s *SealSigner }
+
+func (c cryptoSigner) Public() crypto.PublicKey { return c.s.pub }
+
+func (c cryptoSigner) Sign(_ io.Reader, msg []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if opts.HashFunc() != crypto.Hash(0) {
+		return nil, errors.New("seal signs ed25519 messages without prehash only")
+	}
+	return c.s.Sign(msg)
+}
 
 // Version is the key version the signer uses.
 func (s *SealSigner) Version() int { return s.version }

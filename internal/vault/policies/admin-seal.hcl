@@ -14,6 +14,13 @@ path "transit-cix/keys/admin-seal" {
   capabilities = ["read"]
 }
 
+# Certify the seal's public key (a CSR signed through Transit) under the PKI role seal,
+# which certifies only urn:cix:seal:@ADMIN@:v<N>, so that receivers verify seal
+# signatures against the administration's trust anchor.
+path "pki-cix/sign/seal" {
+  capabilities = ["update"]
+}
+
 # Token upkeep (the token is issued without Vault's default policy).
 path "auth/token/renew-self" {
   capabilities = ["update"]

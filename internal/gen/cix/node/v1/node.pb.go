@@ -7,8 +7,9 @@
 package nodev1
 
 import (
-	v1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
-	v11 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
+	v11 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
+	v12 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
+	v1 "github.com/cix-exchange/cix/internal/gen/cix/trust/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -98,6 +99,10 @@ const (
 	QuarantineReason_QUARANTINE_REASON_UNDECODABLE_PAYLOAD QuarantineReason = 6
 	// The decoded alert is not valid or does not match its subject (kind or id).
 	QuarantineReason_QUARANTINE_REASON_INVALID_CONTENT QuarantineReason = 7
+	// The signing key was revoked by its administration (a revocation notice on
+	// CIX_TRUST) before the message was stored, or the seal version that signed it is
+	// retired.
+	QuarantineReason_QUARANTINE_REASON_REVOKED_KEY QuarantineReason = 8
 )
 
 // Enum value maps for QuarantineReason.
@@ -111,6 +116,7 @@ var (
 		5: "QUARANTINE_REASON_ORIGIN_MISMATCH",
 		6: "QUARANTINE_REASON_UNDECODABLE_PAYLOAD",
 		7: "QUARANTINE_REASON_INVALID_CONTENT",
+		8: "QUARANTINE_REASON_REVOKED_KEY",
 	}
 	QuarantineReason_value = map[string]int32{
 		"QUARANTINE_REASON_UNSPECIFIED":         0,
@@ -121,6 +127,7 @@ var (
 		"QUARANTINE_REASON_ORIGIN_MISMATCH":     5,
 		"QUARANTINE_REASON_UNDECODABLE_PAYLOAD": 6,
 		"QUARANTINE_REASON_INVALID_CONTENT":     7,
+		"QUARANTINE_REASON_REVOKED_KEY":         8,
 	}
 )
 
@@ -151,18 +158,203 @@ func (QuarantineReason) EnumDescriptor() ([]byte, []int) {
 	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{1}
 }
 
+// Request of AdminService.PublishRevocation.
+type PublishRevocationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The serialised envelope (cix.envelope.v1.Envelope) carrying a
+	// cix.trust.v1.Revocation, exactly as signed. Required.
+	Envelope      []byte `protobuf:"bytes,1,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishRevocationRequest) Reset() {
+	*x = PublishRevocationRequest{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishRevocationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishRevocationRequest) ProtoMessage() {}
+
+func (x *PublishRevocationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishRevocationRequest.ProtoReflect.Descriptor instead.
+func (*PublishRevocationRequest) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PublishRevocationRequest) GetEnvelope() []byte {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
+}
+
+// Response of AdminService.PublishRevocation.
+type PublishRevocationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The verified notice.
+	Revocation *v1.Revocation `protobuf:"bytes,1,opt,name=revocation,proto3" json:"revocation,omitempty"`
+	// True when the trust stream already held this notice.
+	Duplicate     bool `protobuf:"varint,2,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishRevocationResponse) Reset() {
+	*x = PublishRevocationResponse{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishRevocationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishRevocationResponse) ProtoMessage() {}
+
+func (x *PublishRevocationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishRevocationResponse.ProtoReflect.Descriptor instead.
+func (*PublishRevocationResponse) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PublishRevocationResponse) GetRevocation() *v1.Revocation {
+	if x != nil {
+		return x.Revocation
+	}
+	return nil
+}
+
+func (x *PublishRevocationResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// Request of AdminService.ListRevocations.
+type ListRevocationsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevocationsRequest) Reset() {
+	*x = ListRevocationsRequest{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevocationsRequest) ProtoMessage() {}
+
+func (x *ListRevocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevocationsRequest.ProtoReflect.Descriptor instead.
+func (*ListRevocationsRequest) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{2}
+}
+
+// Response of AdminService.ListRevocations.
+type ListRevocationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every notice applied, oldest first.
+	Revocations   []*v1.Revocation `protobuf:"bytes,1,rep,name=revocations,proto3" json:"revocations,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRevocationsResponse) Reset() {
+	*x = ListRevocationsResponse{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRevocationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRevocationsResponse) ProtoMessage() {}
+
+func (x *ListRevocationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRevocationsResponse.ProtoReflect.Descriptor instead.
+func (*ListRevocationsResponse) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListRevocationsResponse) GetRevocations() []*v1.Revocation {
+	if x != nil {
+		return x.Revocations
+	}
+	return nil
+}
+
 // Request of NodeService.Publish.
 type PublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The alert to publish. Required.
-	Alert         *v1.Alert `protobuf:"bytes,1,opt,name=alert,proto3" json:"alert,omitempty"`
+	Alert         *v11.Alert `protobuf:"bytes,1,opt,name=alert,proto3" json:"alert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	mi := &file_cix_node_v1_node_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -174,7 +366,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	mi := &file_cix_node_v1_node_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -187,10 +379,10 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{0}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{4}
 }
 
-func (x *PublishRequest) GetAlert() *v1.Alert {
+func (x *PublishRequest) GetAlert() *v11.Alert {
 	if x != nil {
 		return x.Alert
 	}
@@ -212,7 +404,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	mi := &file_cix_node_v1_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -224,7 +416,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	mi := &file_cix_node_v1_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -237,7 +429,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{1}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PublishResponse) GetId() string {
@@ -265,14 +457,14 @@ func (x *PublishResponse) GetDuplicate() bool {
 type PublishStreamRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The alert to publish. Required.
-	Alert         *v1.Alert `protobuf:"bytes,1,opt,name=alert,proto3" json:"alert,omitempty"`
+	Alert         *v11.Alert `protobuf:"bytes,1,opt,name=alert,proto3" json:"alert,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PublishStreamRequest) Reset() {
 	*x = PublishStreamRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	mi := &file_cix_node_v1_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +476,7 @@ func (x *PublishStreamRequest) String() string {
 func (*PublishStreamRequest) ProtoMessage() {}
 
 func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	mi := &file_cix_node_v1_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,10 +489,10 @@ func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishStreamRequest.ProtoReflect.Descriptor instead.
 func (*PublishStreamRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{2}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{6}
 }
 
-func (x *PublishStreamRequest) GetAlert() *v1.Alert {
+func (x *PublishStreamRequest) GetAlert() *v11.Alert {
 	if x != nil {
 		return x.Alert
 	}
@@ -324,7 +516,7 @@ type PublishStreamResponse struct {
 
 func (x *PublishStreamResponse) Reset() {
 	*x = PublishStreamResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[3]
+	mi := &file_cix_node_v1_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -336,7 +528,7 @@ func (x *PublishStreamResponse) String() string {
 func (*PublishStreamResponse) ProtoMessage() {}
 
 func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[3]
+	mi := &file_cix_node_v1_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -349,7 +541,7 @@ func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishStreamResponse.ProtoReflect.Descriptor instead.
 func (*PublishStreamResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{3}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PublishStreamResponse) GetIndex() uint64 {
@@ -393,7 +585,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	mi := &file_cix_node_v1_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -405,7 +597,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	mi := &file_cix_node_v1_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -418,7 +610,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{4}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ItemError) GetCode() uint32 {
@@ -454,7 +646,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	mi := &file_cix_node_v1_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +658,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	mi := &file_cix_node_v1_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +671,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{5}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -507,7 +699,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	mi := &file_cix_node_v1_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -519,7 +711,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	mi := &file_cix_node_v1_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -532,7 +724,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{6}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetRequest) GetId() string {
@@ -552,7 +744,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	mi := &file_cix_node_v1_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -564,7 +756,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	mi := &file_cix_node_v1_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -577,7 +769,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{7}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetResponse) GetAlert() *VerifiedAlert {
@@ -591,9 +783,9 @@ func (x *GetResponse) GetAlert() *VerifiedAlert {
 type VerifiedAlert struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The decoded payload of envelope.
-	Alert *v1.Alert `protobuf:"bytes,1,opt,name=alert,proto3" json:"alert,omitempty"`
+	Alert *v11.Alert `protobuf:"bytes,1,opt,name=alert,proto3" json:"alert,omitempty"`
 	// The envelope exactly as received, for offline verification.
-	Envelope *v11.Envelope `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Envelope *v12.Envelope `protobuf:"bytes,2,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	// Who signed it, from the verified certificate.
 	Signer *Signer `protobuf:"bytes,3,opt,name=signer,proto3" json:"signer,omitempty"`
 	// When this node stored it.
@@ -606,7 +798,7 @@ type VerifiedAlert struct {
 
 func (x *VerifiedAlert) Reset() {
 	*x = VerifiedAlert{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	mi := &file_cix_node_v1_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +810,7 @@ func (x *VerifiedAlert) String() string {
 func (*VerifiedAlert) ProtoMessage() {}
 
 func (x *VerifiedAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	mi := &file_cix_node_v1_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,17 +823,17 @@ func (x *VerifiedAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifiedAlert.ProtoReflect.Descriptor instead.
 func (*VerifiedAlert) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{8}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
-func (x *VerifiedAlert) GetAlert() *v1.Alert {
+func (x *VerifiedAlert) GetAlert() *v11.Alert {
 	if x != nil {
 		return x.Alert
 	}
 	return nil
 }
 
-func (x *VerifiedAlert) GetEnvelope() *v11.Envelope {
+func (x *VerifiedAlert) GetEnvelope() *v12.Envelope {
 	if x != nil {
 		return x.Envelope
 	}
@@ -685,7 +877,7 @@ type Signer struct {
 
 func (x *Signer) Reset() {
 	*x = Signer{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	mi := &file_cix_node_v1_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +889,7 @@ func (x *Signer) String() string {
 func (*Signer) ProtoMessage() {}
 
 func (x *Signer) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	mi := &file_cix_node_v1_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +902,7 @@ func (x *Signer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signer.ProtoReflect.Descriptor instead.
 func (*Signer) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{9}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Signer) GetAdministration() string {
@@ -745,16 +937,16 @@ func (x *Signer) GetCertificateNotAfter() *timestamppb.Timestamp {
 // field are alternatives (OR), fields combine with AND.
 type Filter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kinds []v1.AlertKind         `protobuf:"varint,1,rep,packed,name=kinds,proto3,enum=cix.alert.v1.AlertKind" json:"kinds,omitempty"`
+	Kinds []v11.AlertKind        `protobuf:"varint,1,rep,packed,name=kinds,proto3,enum=cix.alert.v1.AlertKind" json:"kinds,omitempty"`
 	// Origin administrations (ISO 3166-1 alpha-2).
 	Origins []string `protobuf:"bytes,2,rep,name=origins,proto3" json:"origins,omitempty"`
 	// HS code prefixes (1 to 10 digits), matched against every goods item and risk code.
-	HsPrefixes      []string            `protobuf:"bytes,3,rep,name=hs_prefixes,json=hsPrefixes,proto3" json:"hs_prefixes,omitempty"`
-	CommodityGroups []v1.CommodityGroup `protobuf:"varint,4,rep,packed,name=commodity_groups,json=commodityGroups,proto3,enum=cix.alert.v1.CommodityGroup" json:"commodity_groups,omitempty"`
+	HsPrefixes      []string             `protobuf:"bytes,3,rep,name=hs_prefixes,json=hsPrefixes,proto3" json:"hs_prefixes,omitempty"`
+	CommodityGroups []v11.CommodityGroup `protobuf:"varint,4,rep,packed,name=commodity_groups,json=commodityGroups,proto3,enum=cix.alert.v1.CommodityGroup" json:"commodity_groups,omitempty"`
 	// Countries (ISO 3166-1 alpha-2) anywhere on the route: origin, departure, transit or
 	// destination.
-	RouteCountries []string `protobuf:"bytes,5,rep,name=route_countries,json=routeCountries,proto3" json:"route_countries,omitempty"`
-	Tlps           []v1.Tlp `protobuf:"varint,6,rep,packed,name=tlps,proto3,enum=cix.alert.v1.Tlp" json:"tlps,omitempty"`
+	RouteCountries []string  `protobuf:"bytes,5,rep,name=route_countries,json=routeCountries,proto3" json:"route_countries,omitempty"`
+	Tlps           []v11.Tlp `protobuf:"varint,6,rep,packed,name=tlps,proto3,enum=cix.alert.v1.Tlp" json:"tlps,omitempty"`
 	// Alerts issued at or after this time.
 	IssuedAfter *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=issued_after,json=issuedAfter,proto3" json:"issued_after,omitempty"`
 	// Alerts issued before this time.
@@ -765,7 +957,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	mi := &file_cix_node_v1_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +969,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	mi := &file_cix_node_v1_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,10 +982,10 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{10}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{14}
 }
 
-func (x *Filter) GetKinds() []v1.AlertKind {
+func (x *Filter) GetKinds() []v11.AlertKind {
 	if x != nil {
 		return x.Kinds
 	}
@@ -814,7 +1006,7 @@ func (x *Filter) GetHsPrefixes() []string {
 	return nil
 }
 
-func (x *Filter) GetCommodityGroups() []v1.CommodityGroup {
+func (x *Filter) GetCommodityGroups() []v11.CommodityGroup {
 	if x != nil {
 		return x.CommodityGroups
 	}
@@ -828,7 +1020,7 @@ func (x *Filter) GetRouteCountries() []string {
 	return nil
 }
 
-func (x *Filter) GetTlps() []v1.Tlp {
+func (x *Filter) GetTlps() []v11.Tlp {
 	if x != nil {
 		return x.Tlps
 	}
@@ -862,7 +1054,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[11]
+	mi := &file_cix_node_v1_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1066,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[11]
+	mi := &file_cix_node_v1_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1079,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{11}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SubscribeRequest) GetFilter() *Filter {
@@ -926,7 +1118,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[12]
+	mi := &file_cix_node_v1_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1130,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[12]
+	mi := &file_cix_node_v1_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1143,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{12}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
@@ -1030,7 +1222,7 @@ type Gap struct {
 
 func (x *Gap) Reset() {
 	*x = Gap{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[13]
+	mi := &file_cix_node_v1_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1234,7 @@ func (x *Gap) String() string {
 func (*Gap) ProtoMessage() {}
 
 func (x *Gap) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[13]
+	mi := &file_cix_node_v1_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1247,7 @@ func (x *Gap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gap.ProtoReflect.Descriptor instead.
 func (*Gap) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{13}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Gap) GetAfterCursor() string {
@@ -1097,7 +1289,7 @@ type CaughtUp struct {
 
 func (x *CaughtUp) Reset() {
 	*x = CaughtUp{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[14]
+	mi := &file_cix_node_v1_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1109,7 +1301,7 @@ func (x *CaughtUp) String() string {
 func (*CaughtUp) ProtoMessage() {}
 
 func (x *CaughtUp) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[14]
+	mi := &file_cix_node_v1_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1122,7 +1314,7 @@ func (x *CaughtUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
 func (*CaughtUp) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{14}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CaughtUp) GetCursor() string {
@@ -1145,7 +1337,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[15]
+	mi := &file_cix_node_v1_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1157,7 +1349,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[15]
+	mi := &file_cix_node_v1_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1170,7 +1362,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{15}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListQuarantineRequest) GetPageSize() uint32 {
@@ -1201,7 +1393,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[16]
+	mi := &file_cix_node_v1_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1405,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[16]
+	mi := &file_cix_node_v1_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1418,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{16}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListQuarantineResponse) GetMessages() []*QuarantinedMessage {
@@ -1269,7 +1461,7 @@ type QuarantinedMessage struct {
 
 func (x *QuarantinedMessage) Reset() {
 	*x = QuarantinedMessage{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[17]
+	mi := &file_cix_node_v1_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1281,7 +1473,7 @@ func (x *QuarantinedMessage) String() string {
 func (*QuarantinedMessage) ProtoMessage() {}
 
 func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[17]
+	mi := &file_cix_node_v1_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1294,7 +1486,7 @@ func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedMessage.ProtoReflect.Descriptor instead.
 func (*QuarantinedMessage) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{17}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *QuarantinedMessage) GetSequence() uint64 {
@@ -1348,7 +1540,7 @@ type GetNodeInfoRequest struct {
 
 func (x *GetNodeInfoRequest) Reset() {
 	*x = GetNodeInfoRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[18]
+	mi := &file_cix_node_v1_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1552,7 @@ func (x *GetNodeInfoRequest) String() string {
 func (*GetNodeInfoRequest) ProtoMessage() {}
 
 func (x *GetNodeInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[18]
+	mi := &file_cix_node_v1_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1565,7 @@ func (x *GetNodeInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeInfoRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{18}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{22}
 }
 
 // Response of AdminService.GetNodeInfo.
@@ -1404,7 +1596,7 @@ type GetNodeInfoResponse struct {
 
 func (x *GetNodeInfoResponse) Reset() {
 	*x = GetNodeInfoResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[19]
+	mi := &file_cix_node_v1_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1416,7 +1608,7 @@ func (x *GetNodeInfoResponse) String() string {
 func (*GetNodeInfoResponse) ProtoMessage() {}
 
 func (x *GetNodeInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[19]
+	mi := &file_cix_node_v1_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1429,7 +1621,7 @@ func (x *GetNodeInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetNodeInfoResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{19}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetNodeInfoResponse) GetAdministration() string {
@@ -1499,7 +1691,17 @@ var File_cix_node_v1_node_proto protoreflect.FileDescriptor
 
 const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x16cix/node/v1/node.proto\x12\vcix.node.v1\x1a\x18cix/alert/v1/alert.proto\x1a\x19cix/alert/v1/common.proto\x1a\x1ecix/envelope/v1/envelope.proto\x1a\x1fgoogle/protobuf/timestamp.proto\";\n" +
+	"\x16cix/node/v1/node.proto\x12\vcix.node.v1\x1a\x18cix/alert/v1/alert.proto\x1a\x19cix/alert/v1/common.proto\x1a\x1ecix/envelope/v1/envelope.proto\x1a\x18cix/trust/v1/trust.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n" +
+	"\x18PublishRevocationRequest\x12\x1a\n" +
+	"\benvelope\x18\x01 \x01(\fR\benvelope\"s\n" +
+	"\x19PublishRevocationResponse\x128\n" +
+	"\n" +
+	"revocation\x18\x01 \x01(\v2\x18.cix.trust.v1.RevocationR\n" +
+	"revocation\x12\x1c\n" +
+	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"\x18\n" +
+	"\x16ListRevocationsRequest\"U\n" +
+	"\x17ListRevocationsResponse\x12:\n" +
+	"\vrevocations\x18\x01 \x03(\v2\x18.cix.trust.v1.RevocationR\vrevocations\";\n" +
 	"\x0ePublishRequest\x12)\n" +
 	"\x05alert\x18\x01 \x01(\v2\x13.cix.alert.v1.AlertR\x05alert\"[\n" +
 	"\x0fPublishResponse\x12\x0e\n" +
@@ -1596,7 +1798,7 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12START_POSITION_NEW\x10\x01\x12\x1b\n" +
-	"\x17START_POSITION_EARLIEST\x10\x02*\xca\x02\n" +
+	"\x17START_POSITION_EARLIEST\x10\x02*\xed\x02\n" +
 	"\x10QuarantineReason\x12!\n" +
 	"\x1dQUARANTINE_REASON_UNSPECIFIED\x10\x00\x12(\n" +
 	"$QUARANTINE_REASON_MALFORMED_ENVELOPE\x10\x01\x12(\n" +
@@ -1605,15 +1807,18 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x1dQUARANTINE_REASON_UNKNOWN_KEY\x10\x04\x12%\n" +
 	"!QUARANTINE_REASON_ORIGIN_MISMATCH\x10\x05\x12)\n" +
 	"%QUARANTINE_REASON_UNDECODABLE_PAYLOAD\x10\x06\x12%\n" +
-	"!QUARANTINE_REASON_INVALID_CONTENT\x10\a2\xb7\x02\n" +
+	"!QUARANTINE_REASON_INVALID_CONTENT\x10\a\x12!\n" +
+	"\x1dQUARANTINE_REASON_REVOKED_KEY\x10\b2\xb7\x02\n" +
 	"\vNodeService\x12D\n" +
 	"\aPublish\x12\x1b.cix.node.v1.PublishRequest\x1a\x1c.cix.node.v1.PublishResponse\x12Z\n" +
 	"\rPublishStream\x12!.cix.node.v1.PublishStreamRequest\x1a\".cix.node.v1.PublishStreamResponse(\x010\x01\x128\n" +
 	"\x03Get\x12\x17.cix.node.v1.GetRequest\x1a\x18.cix.node.v1.GetResponse\x12L\n" +
-	"\tSubscribe\x12\x1d.cix.node.v1.SubscribeRequest\x1a\x1e.cix.node.v1.SubscribeResponse0\x012\xbb\x01\n" +
+	"\tSubscribe\x12\x1d.cix.node.v1.SubscribeRequest\x1a\x1e.cix.node.v1.SubscribeResponse0\x012\xfd\x02\n" +
 	"\fAdminService\x12Y\n" +
 	"\x0eListQuarantine\x12\".cix.node.v1.ListQuarantineRequest\x1a#.cix.node.v1.ListQuarantineResponse\x12P\n" +
-	"\vGetNodeInfo\x12\x1f.cix.node.v1.GetNodeInfoRequest\x1a .cix.node.v1.GetNodeInfoResponseB\xa7\x01\n" +
+	"\vGetNodeInfo\x12\x1f.cix.node.v1.GetNodeInfoRequest\x1a .cix.node.v1.GetNodeInfoResponse\x12b\n" +
+	"\x11PublishRevocation\x12%.cix.node.v1.PublishRevocationRequest\x1a&.cix.node.v1.PublishRevocationResponse\x12\\\n" +
+	"\x0fListRevocations\x12#.cix.node.v1.ListRevocationsRequest\x1a$.cix.node.v1.ListRevocationsResponseB\xa7\x01\n" +
 	"\x0fcom.cix.node.v1B\tNodeProtoP\x01Z;github.com/cix-exchange/cix/internal/gen/cix/node/v1;nodev1\xa2\x02\x03CNX\xaa\x02\vCix.Node.V1\xca\x02\vCix\\Node\\V1\xe2\x02\x17Cix\\Node\\V1\\GPBMetadata\xea\x02\rCix::Node::V1b\x06proto3"
 
 var (
@@ -1629,82 +1834,93 @@ func file_cix_node_v1_node_proto_rawDescGZIP() []byte {
 }
 
 var file_cix_node_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cix_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_cix_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_cix_node_v1_node_proto_goTypes = []any{
-	(StartPosition)(0),             // 0: cix.node.v1.StartPosition
-	(QuarantineReason)(0),          // 1: cix.node.v1.QuarantineReason
-	(*PublishRequest)(nil),         // 2: cix.node.v1.PublishRequest
-	(*PublishResponse)(nil),        // 3: cix.node.v1.PublishResponse
-	(*PublishStreamRequest)(nil),   // 4: cix.node.v1.PublishStreamRequest
-	(*PublishStreamResponse)(nil),  // 5: cix.node.v1.PublishStreamResponse
-	(*ItemError)(nil),              // 6: cix.node.v1.ItemError
-	(*FieldViolation)(nil),         // 7: cix.node.v1.FieldViolation
-	(*GetRequest)(nil),             // 8: cix.node.v1.GetRequest
-	(*GetResponse)(nil),            // 9: cix.node.v1.GetResponse
-	(*VerifiedAlert)(nil),          // 10: cix.node.v1.VerifiedAlert
-	(*Signer)(nil),                 // 11: cix.node.v1.Signer
-	(*Filter)(nil),                 // 12: cix.node.v1.Filter
-	(*SubscribeRequest)(nil),       // 13: cix.node.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),      // 14: cix.node.v1.SubscribeResponse
-	(*Gap)(nil),                    // 15: cix.node.v1.Gap
-	(*CaughtUp)(nil),               // 16: cix.node.v1.CaughtUp
-	(*ListQuarantineRequest)(nil),  // 17: cix.node.v1.ListQuarantineRequest
-	(*ListQuarantineResponse)(nil), // 18: cix.node.v1.ListQuarantineResponse
-	(*QuarantinedMessage)(nil),     // 19: cix.node.v1.QuarantinedMessage
-	(*GetNodeInfoRequest)(nil),     // 20: cix.node.v1.GetNodeInfoRequest
-	(*GetNodeInfoResponse)(nil),    // 21: cix.node.v1.GetNodeInfoResponse
-	nil,                            // 22: cix.node.v1.ListQuarantineResponse.CountsEntry
-	(*v1.Alert)(nil),               // 23: cix.alert.v1.Alert
-	(*v11.Envelope)(nil),           // 24: cix.envelope.v1.Envelope
-	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
-	(v1.AlertKind)(0),              // 26: cix.alert.v1.AlertKind
-	(v1.CommodityGroup)(0),         // 27: cix.alert.v1.CommodityGroup
-	(v1.Tlp)(0),                    // 28: cix.alert.v1.Tlp
+	(StartPosition)(0),                // 0: cix.node.v1.StartPosition
+	(QuarantineReason)(0),             // 1: cix.node.v1.QuarantineReason
+	(*PublishRevocationRequest)(nil),  // 2: cix.node.v1.PublishRevocationRequest
+	(*PublishRevocationResponse)(nil), // 3: cix.node.v1.PublishRevocationResponse
+	(*ListRevocationsRequest)(nil),    // 4: cix.node.v1.ListRevocationsRequest
+	(*ListRevocationsResponse)(nil),   // 5: cix.node.v1.ListRevocationsResponse
+	(*PublishRequest)(nil),            // 6: cix.node.v1.PublishRequest
+	(*PublishResponse)(nil),           // 7: cix.node.v1.PublishResponse
+	(*PublishStreamRequest)(nil),      // 8: cix.node.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil),     // 9: cix.node.v1.PublishStreamResponse
+	(*ItemError)(nil),                 // 10: cix.node.v1.ItemError
+	(*FieldViolation)(nil),            // 11: cix.node.v1.FieldViolation
+	(*GetRequest)(nil),                // 12: cix.node.v1.GetRequest
+	(*GetResponse)(nil),               // 13: cix.node.v1.GetResponse
+	(*VerifiedAlert)(nil),             // 14: cix.node.v1.VerifiedAlert
+	(*Signer)(nil),                    // 15: cix.node.v1.Signer
+	(*Filter)(nil),                    // 16: cix.node.v1.Filter
+	(*SubscribeRequest)(nil),          // 17: cix.node.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),         // 18: cix.node.v1.SubscribeResponse
+	(*Gap)(nil),                       // 19: cix.node.v1.Gap
+	(*CaughtUp)(nil),                  // 20: cix.node.v1.CaughtUp
+	(*ListQuarantineRequest)(nil),     // 21: cix.node.v1.ListQuarantineRequest
+	(*ListQuarantineResponse)(nil),    // 22: cix.node.v1.ListQuarantineResponse
+	(*QuarantinedMessage)(nil),        // 23: cix.node.v1.QuarantinedMessage
+	(*GetNodeInfoRequest)(nil),        // 24: cix.node.v1.GetNodeInfoRequest
+	(*GetNodeInfoResponse)(nil),       // 25: cix.node.v1.GetNodeInfoResponse
+	nil,                               // 26: cix.node.v1.ListQuarantineResponse.CountsEntry
+	(*v1.Revocation)(nil),             // 27: cix.trust.v1.Revocation
+	(*v11.Alert)(nil),                 // 28: cix.alert.v1.Alert
+	(*v12.Envelope)(nil),              // 29: cix.envelope.v1.Envelope
+	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
+	(v11.AlertKind)(0),                // 31: cix.alert.v1.AlertKind
+	(v11.CommodityGroup)(0),           // 32: cix.alert.v1.CommodityGroup
+	(v11.Tlp)(0),                      // 33: cix.alert.v1.Tlp
 }
 var file_cix_node_v1_node_proto_depIdxs = []int32{
-	23, // 0: cix.node.v1.PublishRequest.alert:type_name -> cix.alert.v1.Alert
-	23, // 1: cix.node.v1.PublishStreamRequest.alert:type_name -> cix.alert.v1.Alert
-	3,  // 2: cix.node.v1.PublishStreamResponse.result:type_name -> cix.node.v1.PublishResponse
-	6,  // 3: cix.node.v1.PublishStreamResponse.error:type_name -> cix.node.v1.ItemError
-	7,  // 4: cix.node.v1.ItemError.field_violations:type_name -> cix.node.v1.FieldViolation
-	10, // 5: cix.node.v1.GetResponse.alert:type_name -> cix.node.v1.VerifiedAlert
-	23, // 6: cix.node.v1.VerifiedAlert.alert:type_name -> cix.alert.v1.Alert
-	24, // 7: cix.node.v1.VerifiedAlert.envelope:type_name -> cix.envelope.v1.Envelope
-	11, // 8: cix.node.v1.VerifiedAlert.signer:type_name -> cix.node.v1.Signer
-	25, // 9: cix.node.v1.VerifiedAlert.received_at:type_name -> google.protobuf.Timestamp
-	25, // 10: cix.node.v1.Signer.certificate_not_after:type_name -> google.protobuf.Timestamp
-	26, // 11: cix.node.v1.Filter.kinds:type_name -> cix.alert.v1.AlertKind
-	27, // 12: cix.node.v1.Filter.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
-	28, // 13: cix.node.v1.Filter.tlps:type_name -> cix.alert.v1.Tlp
-	25, // 14: cix.node.v1.Filter.issued_after:type_name -> google.protobuf.Timestamp
-	25, // 15: cix.node.v1.Filter.issued_before:type_name -> google.protobuf.Timestamp
-	12, // 16: cix.node.v1.SubscribeRequest.filter:type_name -> cix.node.v1.Filter
-	0,  // 17: cix.node.v1.SubscribeRequest.start:type_name -> cix.node.v1.StartPosition
-	10, // 18: cix.node.v1.SubscribeResponse.alert:type_name -> cix.node.v1.VerifiedAlert
-	15, // 19: cix.node.v1.SubscribeResponse.gap:type_name -> cix.node.v1.Gap
-	16, // 20: cix.node.v1.SubscribeResponse.caught_up:type_name -> cix.node.v1.CaughtUp
-	19, // 21: cix.node.v1.ListQuarantineResponse.messages:type_name -> cix.node.v1.QuarantinedMessage
-	22, // 22: cix.node.v1.ListQuarantineResponse.counts:type_name -> cix.node.v1.ListQuarantineResponse.CountsEntry
-	25, // 23: cix.node.v1.QuarantinedMessage.quarantined_at:type_name -> google.protobuf.Timestamp
-	1,  // 24: cix.node.v1.QuarantinedMessage.reason:type_name -> cix.node.v1.QuarantineReason
-	25, // 25: cix.node.v1.GetNodeInfoResponse.certificate_not_after:type_name -> google.protobuf.Timestamp
-	2,  // 26: cix.node.v1.NodeService.Publish:input_type -> cix.node.v1.PublishRequest
-	4,  // 27: cix.node.v1.NodeService.PublishStream:input_type -> cix.node.v1.PublishStreamRequest
-	8,  // 28: cix.node.v1.NodeService.Get:input_type -> cix.node.v1.GetRequest
-	13, // 29: cix.node.v1.NodeService.Subscribe:input_type -> cix.node.v1.SubscribeRequest
-	17, // 30: cix.node.v1.AdminService.ListQuarantine:input_type -> cix.node.v1.ListQuarantineRequest
-	20, // 31: cix.node.v1.AdminService.GetNodeInfo:input_type -> cix.node.v1.GetNodeInfoRequest
-	3,  // 32: cix.node.v1.NodeService.Publish:output_type -> cix.node.v1.PublishResponse
-	5,  // 33: cix.node.v1.NodeService.PublishStream:output_type -> cix.node.v1.PublishStreamResponse
-	9,  // 34: cix.node.v1.NodeService.Get:output_type -> cix.node.v1.GetResponse
-	14, // 35: cix.node.v1.NodeService.Subscribe:output_type -> cix.node.v1.SubscribeResponse
-	18, // 36: cix.node.v1.AdminService.ListQuarantine:output_type -> cix.node.v1.ListQuarantineResponse
-	21, // 37: cix.node.v1.AdminService.GetNodeInfo:output_type -> cix.node.v1.GetNodeInfoResponse
-	32, // [32:38] is the sub-list for method output_type
-	26, // [26:32] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	27, // 0: cix.node.v1.PublishRevocationResponse.revocation:type_name -> cix.trust.v1.Revocation
+	27, // 1: cix.node.v1.ListRevocationsResponse.revocations:type_name -> cix.trust.v1.Revocation
+	28, // 2: cix.node.v1.PublishRequest.alert:type_name -> cix.alert.v1.Alert
+	28, // 3: cix.node.v1.PublishStreamRequest.alert:type_name -> cix.alert.v1.Alert
+	7,  // 4: cix.node.v1.PublishStreamResponse.result:type_name -> cix.node.v1.PublishResponse
+	10, // 5: cix.node.v1.PublishStreamResponse.error:type_name -> cix.node.v1.ItemError
+	11, // 6: cix.node.v1.ItemError.field_violations:type_name -> cix.node.v1.FieldViolation
+	14, // 7: cix.node.v1.GetResponse.alert:type_name -> cix.node.v1.VerifiedAlert
+	28, // 8: cix.node.v1.VerifiedAlert.alert:type_name -> cix.alert.v1.Alert
+	29, // 9: cix.node.v1.VerifiedAlert.envelope:type_name -> cix.envelope.v1.Envelope
+	15, // 10: cix.node.v1.VerifiedAlert.signer:type_name -> cix.node.v1.Signer
+	30, // 11: cix.node.v1.VerifiedAlert.received_at:type_name -> google.protobuf.Timestamp
+	30, // 12: cix.node.v1.Signer.certificate_not_after:type_name -> google.protobuf.Timestamp
+	31, // 13: cix.node.v1.Filter.kinds:type_name -> cix.alert.v1.AlertKind
+	32, // 14: cix.node.v1.Filter.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
+	33, // 15: cix.node.v1.Filter.tlps:type_name -> cix.alert.v1.Tlp
+	30, // 16: cix.node.v1.Filter.issued_after:type_name -> google.protobuf.Timestamp
+	30, // 17: cix.node.v1.Filter.issued_before:type_name -> google.protobuf.Timestamp
+	16, // 18: cix.node.v1.SubscribeRequest.filter:type_name -> cix.node.v1.Filter
+	0,  // 19: cix.node.v1.SubscribeRequest.start:type_name -> cix.node.v1.StartPosition
+	14, // 20: cix.node.v1.SubscribeResponse.alert:type_name -> cix.node.v1.VerifiedAlert
+	19, // 21: cix.node.v1.SubscribeResponse.gap:type_name -> cix.node.v1.Gap
+	20, // 22: cix.node.v1.SubscribeResponse.caught_up:type_name -> cix.node.v1.CaughtUp
+	23, // 23: cix.node.v1.ListQuarantineResponse.messages:type_name -> cix.node.v1.QuarantinedMessage
+	26, // 24: cix.node.v1.ListQuarantineResponse.counts:type_name -> cix.node.v1.ListQuarantineResponse.CountsEntry
+	30, // 25: cix.node.v1.QuarantinedMessage.quarantined_at:type_name -> google.protobuf.Timestamp
+	1,  // 26: cix.node.v1.QuarantinedMessage.reason:type_name -> cix.node.v1.QuarantineReason
+	30, // 27: cix.node.v1.GetNodeInfoResponse.certificate_not_after:type_name -> google.protobuf.Timestamp
+	6,  // 28: cix.node.v1.NodeService.Publish:input_type -> cix.node.v1.PublishRequest
+	8,  // 29: cix.node.v1.NodeService.PublishStream:input_type -> cix.node.v1.PublishStreamRequest
+	12, // 30: cix.node.v1.NodeService.Get:input_type -> cix.node.v1.GetRequest
+	17, // 31: cix.node.v1.NodeService.Subscribe:input_type -> cix.node.v1.SubscribeRequest
+	21, // 32: cix.node.v1.AdminService.ListQuarantine:input_type -> cix.node.v1.ListQuarantineRequest
+	24, // 33: cix.node.v1.AdminService.GetNodeInfo:input_type -> cix.node.v1.GetNodeInfoRequest
+	2,  // 34: cix.node.v1.AdminService.PublishRevocation:input_type -> cix.node.v1.PublishRevocationRequest
+	4,  // 35: cix.node.v1.AdminService.ListRevocations:input_type -> cix.node.v1.ListRevocationsRequest
+	7,  // 36: cix.node.v1.NodeService.Publish:output_type -> cix.node.v1.PublishResponse
+	9,  // 37: cix.node.v1.NodeService.PublishStream:output_type -> cix.node.v1.PublishStreamResponse
+	13, // 38: cix.node.v1.NodeService.Get:output_type -> cix.node.v1.GetResponse
+	18, // 39: cix.node.v1.NodeService.Subscribe:output_type -> cix.node.v1.SubscribeResponse
+	22, // 40: cix.node.v1.AdminService.ListQuarantine:output_type -> cix.node.v1.ListQuarantineResponse
+	25, // 41: cix.node.v1.AdminService.GetNodeInfo:output_type -> cix.node.v1.GetNodeInfoResponse
+	3,  // 42: cix.node.v1.AdminService.PublishRevocation:output_type -> cix.node.v1.PublishRevocationResponse
+	5,  // 43: cix.node.v1.AdminService.ListRevocations:output_type -> cix.node.v1.ListRevocationsResponse
+	36, // [36:44] is the sub-list for method output_type
+	28, // [28:36] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_cix_node_v1_node_proto_init() }
@@ -1712,7 +1928,7 @@ func file_cix_node_v1_node_proto_init() {
 	if File_cix_node_v1_node_proto != nil {
 		return
 	}
-	file_cix_node_v1_node_proto_msgTypes[12].OneofWrappers = []any{
+	file_cix_node_v1_node_proto_msgTypes[16].OneofWrappers = []any{
 		(*SubscribeResponse_Alert)(nil),
 		(*SubscribeResponse_Gap)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
@@ -1723,7 +1939,7 @@ func file_cix_node_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cix_node_v1_node_proto_rawDesc), len(file_cix_node_v1_node_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -317,8 +317,10 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	AdminService_ListQuarantine_FullMethodName = "/cix.node.v1.AdminService/ListQuarantine"
-	AdminService_GetNodeInfo_FullMethodName    = "/cix.node.v1.AdminService/GetNodeInfo"
+	AdminService_ListQuarantine_FullMethodName    = "/cix.node.v1.AdminService/ListQuarantine"
+	AdminService_GetNodeInfo_FullMethodName       = "/cix.node.v1.AdminService/GetNodeInfo"
+	AdminService_PublishRevocation_FullMethodName = "/cix.node.v1.AdminService/PublishRevocation"
+	AdminService_ListRevocations_FullMethodName   = "/cix.node.v1.AdminService/ListRevocations"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -338,6 +340,21 @@ type AdminServiceClient interface {
 	// Callers: any authenticated client.
 	// Codes: OK.
 	GetNodeInfo(ctx context.Context, in *GetNodeInfoRequest, opts ...grpc.CallOption) (*GetNodeInfoResponse, error)
+	// PublishRevocation publishes a revocation notice signed by this administration's
+	// seal (made offline or with Vault Transit by `cix trust revoke`) on the federation's
+	// trust stream, where every node applies it. The node verifies the notice first: it
+	// must be sealed by this node's administration and revoke only its own keys.
+	// Publishing the same notice again is harmless (duplicate = true).
+	//
+	// Callers: admin.
+	// Codes: OK; INVALID_ARGUMENT (not a verifiable notice of this administration: the
+	// message says why); UNAVAILABLE (NATS).
+	PublishRevocation(ctx context.Context, in *PublishRevocationRequest, opts ...grpc.CallOption) (*PublishRevocationResponse, error)
+	// ListRevocations lists the revocation notices this node applies, oldest first.
+	//
+	// Callers: any authenticated client.
+	// Codes: OK.
+	ListRevocations(ctx context.Context, in *ListRevocationsRequest, opts ...grpc.CallOption) (*ListRevocationsResponse, error)
 }
 
 type adminServiceClient struct {
@@ -368,6 +385,26 @@ func (c *adminServiceClient) GetNodeInfo(ctx context.Context, in *GetNodeInfoReq
 	return out, nil
 }
 
+func (c *adminServiceClient) PublishRevocation(ctx context.Context, in *PublishRevocationRequest, opts ...grpc.CallOption) (*PublishRevocationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PublishRevocationResponse)
+	err := c.cc.Invoke(ctx, AdminService_PublishRevocation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListRevocations(ctx context.Context, in *ListRevocationsRequest, opts ...grpc.CallOption) (*ListRevocationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRevocationsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListRevocations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -385,6 +422,21 @@ type AdminServiceServer interface {
 	// Callers: any authenticated client.
 	// Codes: OK.
 	GetNodeInfo(context.Context, *GetNodeInfoRequest) (*GetNodeInfoResponse, error)
+	// PublishRevocation publishes a revocation notice signed by this administration's
+	// seal (made offline or with Vault Transit by `cix trust revoke`) on the federation's
+	// trust stream, where every node applies it. The node verifies the notice first: it
+	// must be sealed by this node's administration and revoke only its own keys.
+	// Publishing the same notice again is harmless (duplicate = true).
+	//
+	// Callers: admin.
+	// Codes: OK; INVALID_ARGUMENT (not a verifiable notice of this administration: the
+	// message says why); UNAVAILABLE (NATS).
+	PublishRevocation(context.Context, *PublishRevocationRequest) (*PublishRevocationResponse, error)
+	// ListRevocations lists the revocation notices this node applies, oldest first.
+	//
+	// Callers: any authenticated client.
+	// Codes: OK.
+	ListRevocations(context.Context, *ListRevocationsRequest) (*ListRevocationsResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -400,6 +452,12 @@ func (UnimplementedAdminServiceServer) ListQuarantine(context.Context, *ListQuar
 }
 func (UnimplementedAdminServiceServer) GetNodeInfo(context.Context, *GetNodeInfoRequest) (*GetNodeInfoResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetNodeInfo not implemented")
+}
+func (UnimplementedAdminServiceServer) PublishRevocation(context.Context, *PublishRevocationRequest) (*PublishRevocationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PublishRevocation not implemented")
+}
+func (UnimplementedAdminServiceServer) ListRevocations(context.Context, *ListRevocationsRequest) (*ListRevocationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRevocations not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -458,6 +516,42 @@ func _AdminService_GetNodeInfo_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_PublishRevocation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PublishRevocationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PublishRevocation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PublishRevocation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PublishRevocation(ctx, req.(*PublishRevocationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListRevocations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRevocationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListRevocations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListRevocations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListRevocations(ctx, req.(*ListRevocationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -472,6 +566,14 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetNodeInfo",
 			Handler:    _AdminService_GetNodeInfo_Handler,
+		},
+		{
+			MethodName: "PublishRevocation",
+			Handler:    _AdminService_PublishRevocation_Handler,
+		},
+		{
+			MethodName: "ListRevocations",
+			Handler:    _AdminService_ListRevocations_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
