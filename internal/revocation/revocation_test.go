@@ -41,16 +41,20 @@ func TestCheckNamesTheWrongField(t *testing.T) {
 		t.Fatalf("valid notice: %v", err)
 	}
 	for field, mutate := range map[string]func(*trustv1.Revocation){
-		"id":               func(n *trustv1.Revocation) { n.Id = "not-a-uuid" },
-		"reason":           func(n *trustv1.Revocation) { n.Reason = 0 },
-		"comment":          func(n *trustv1.Revocation) { n.Comment = strings.Repeat("x", 1001) },
-		"administration":   func(n *trustv1.Revocation) { n.Administration = "nl" },
-		"target":           func(n *trustv1.Revocation) { n.Target = nil },
-		"node_key.key_id":  func(n *trustv1.Revocation) { n.GetNodeKey().KeyId = "" },
-		"node_key":         func(n *trustv1.Revocation) { n.GetNodeKey().KeyId = "xyz" },
-		"node":             func(n *trustv1.Revocation) { n.Target = &trustv1.Revocation_Node{Node: &trustv1.NodeCertificates{Node: "Bad Name"}} },
-		"seal.min_version": func(n *trustv1.Revocation) { n.Target = &trustv1.Revocation_Seal{Seal: &trustv1.SealRetirement{MinVersion: 1}} },
-		"effective_at":     func(n *trustv1.Revocation) { n.EffectiveAt = &timestamppb.Timestamp{Seconds: -1 << 62} },
+		"id":              func(n *trustv1.Revocation) { n.Id = "not-a-uuid" },
+		"reason":          func(n *trustv1.Revocation) { n.Reason = 0 },
+		"comment":         func(n *trustv1.Revocation) { n.Comment = strings.Repeat("x", 1001) },
+		"administration":  func(n *trustv1.Revocation) { n.Administration = "nl" },
+		"target":          func(n *trustv1.Revocation) { n.Target = nil },
+		"node_key.key_id": func(n *trustv1.Revocation) { n.GetNodeKey().KeyId = "" },
+		"node_key":        func(n *trustv1.Revocation) { n.GetNodeKey().KeyId = "xyz" },
+		"node": func(n *trustv1.Revocation) {
+			n.Target = &trustv1.Revocation_Node{Node: &trustv1.NodeCertificates{Node: "Bad Name"}}
+		},
+		"seal.min_version": func(n *trustv1.Revocation) {
+			n.Target = &trustv1.Revocation_Seal{Seal: &trustv1.SealRetirement{MinVersion: 1}}
+		},
+		"effective_at": func(n *trustv1.Revocation) { n.EffectiveAt = &timestamppb.Timestamp{Seconds: -1 << 62} },
 	} {
 		n := ok()
 		mutate(n)
