@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"runtime"
 	"strings"
 
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
@@ -20,7 +21,8 @@ import (
 // Node is what the services need of a node.
 type Node interface {
 	Publish(ctx context.Context, a *alertv1.Alert) (node.PublishResult, error)
-	PublishAsync(ctx context.Context, a *alertv1.Alert) *node.Pending
+	Prepare(ctx context.Context, a *alertv1.Alert) (*node.Sealed, error)
+	PublishSealed(s *node.Sealed) *node.Pending
 	Wait(ctx context.Context, p *node.Pending) (node.PublishResult, error)
 	Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error)
 	Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send func(*nodev1.SubscribeResponse) error) error
@@ -48,15 +50,28 @@ func (s *NodeService) Publish(ctx context.Context, req *nodev1.PublishRequest) (
 	return &nodev1.PublishResponse{Id: r.ID, Sequence: r.Sequence, Duplicate: r.Duplicate}, nil
 }
 
-// PublishStream implements NodeService.PublishStream: a reader signs and starts writing
-// items while a writer answers them in order, with at most window items in between.
+// PublishStream implements NodeService.PublishStream in three stages: a reader hands
+// items to signing workers (all cores: signing is the costly step), a sender starts
+// writing them in the order received, so the stream stores a client's alerts in its
+// order, and this goroutine answers them in that order, with at most window items
+// between reading and answering.
 func (s *NodeService) PublishStream(stream grpc.BidiStreamingServer[nodev1.PublishStreamRequest, nodev1.PublishStreamResponse]) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
+	type item struct {
+		alert    *alertv1.Alert
+		sealed   *node.Sealed
+		err      error
+		prepared chan struct{}
+	}
+	workers := runtime.GOMAXPROCS(0)
+	jobs := make(chan *item, s.window)
+	ordered := make(chan *item, s.window)
 	inflight := make(chan *node.Pending, s.window)
 	recvErr := make(chan error, 1)
-	go func() {
-		defer close(inflight)
+	go func() { // reader
+		defer close(ordered)
+		defer close(jobs)
 		for {
 			req, err := stream.Recv()
 			if err != nil {
@@ -65,8 +80,33 @@ func (s *NodeService) PublishStream(stream grpc.BidiStreamingServer[nodev1.Publi
 				}
 				return
 			}
+			it := &item{alert: req.GetAlert(), prepared: make(chan struct{})}
 			select {
-			case inflight <- s.node.PublishAsync(ctx, req.GetAlert()):
+			case ordered <- it: // first, so that the window bounds what is being signed
+			case <-ctx.Done():
+				return
+			}
+			jobs <- it // never blocks for long: ordered bounds the items out
+		}
+	}()
+	for range workers { // signing workers
+		go func() {
+			for it := range jobs {
+				it.sealed, it.err = s.node.Prepare(ctx, it.alert)
+				close(it.prepared)
+			}
+		}()
+	}
+	go func() { // sender, in order
+		defer close(inflight)
+		for it := range ordered {
+			<-it.prepared
+			p := node.Failed(it.alert.GetId(), it.err)
+			if it.err == nil {
+				p = s.node.PublishSealed(it.sealed)
+			}
+			select {
+			case inflight <- p:
 			case <-ctx.Done():
 				return
 			}

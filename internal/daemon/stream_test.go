@@ -5,9 +5,12 @@ import (
 	"io"
 	"testing"
 
+	"github.com/cix-exchange/cix/internal/bus"
+	"github.com/cix-exchange/cix/internal/envelope"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/synth"
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 )
 
@@ -101,5 +104,37 @@ func TestPublishStreamResultPerItem(t *testing.T) {
 			t.Fatalf("BE alert %d is %s, want %s", j, got[j].GetAlert().GetId(), items[i].GetId())
 		}
 		j++
+	}
+}
+
+// TestOwnAlertsStoredWithoutReverifyingOnlyVerbatim: a node stores the alerts it signed
+// itself without verifying its own signature again, but only byte for byte on the
+// subject it published them on: the same bytes put on another subject are refused.
+func TestOwnAlertsStoredWithoutReverifyingOnlyVerbatim(t *testing.T) {
+	nl, be := pair(t)
+	ctx := context.Background()
+	a := newAlert("NL")
+	publish(t, nl, a)
+	var got *nodev1.GetResponse
+	eventually(t, wait, "the alert in NL's own feed", func() bool {
+		r, err := nl.client.Get(ctx, &nodev1.GetRequest{Id: a.GetId()})
+		got = r
+		return err == nil
+	})
+	if s := got.GetAlert().GetSigner(); s.GetAdministration() != "NL" || s.GetNode() != "n1" || s.GetKeyid() == "" {
+		t.Fatalf("own alert stored with signer %v", s)
+	}
+	raw, err := envelope.Marshal(got.GetAlert().GetEnvelope())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := bus.AlertSubject("NL", "seizure", uuid.NewString())
+	if _, err := jsOf(t, nl).Publish(ctx, other, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*testNode{nl, be} {
+		eventually(t, wait, "the replay quarantined at "+n.cfg.Administration, func() bool {
+			return quarantinedBySubject(t, n)[other].GetReason() == nodev1.QuarantineReason_QUARANTINE_REASON_INVALID_CONTENT
+		})
 	}
 }

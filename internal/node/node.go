@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/alert"
@@ -48,6 +49,11 @@ type Node struct {
 	now         func() time.Time
 	workers     int
 	batch       int
+	own         *ownSet
+
+	keyMu  sync.Mutex // guards the cached check of the own key
+	keyOK  *trust.SigningKey
+	keyGen uint64
 }
 
 // New assembles a node. Call Run to start receiving.
@@ -66,7 +72,7 @@ func New(o Options) (*Node, error) {
 	}
 	return &Node{
 		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now,
-		workers: o.VerifyWorkers, batch: o.IngestBatch,
+		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(),
 	}, nil
 }
 
@@ -83,14 +89,21 @@ type PublishResult struct {
 	Duplicate bool
 }
 
-// sealed is an alert ready for the stream.
-type sealed struct {
+// Sealed is an alert signed and ready for the stream (from Prepare).
+type Sealed struct {
 	id, subject string
 	data        []byte
+	signer      *trust.Principal
+	own         [32]byte
 }
 
-// prepare completes, validates, serialises and signs an alert. It modifies a.
-func (n *Node) prepare(ctx context.Context, a *alertv1.Alert) (*sealed, error) {
+// ID is the alert's id.
+func (s *Sealed) ID() string { return s.id }
+
+// Prepare completes, validates, serialises and signs an alert, without storing it. It
+// modifies a. It is safe to call from several goroutines; publish the results with
+// PublishSealed in the order alerts must be stored.
+func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	if a == nil {
 		return nil, invalid("alert", "required")
 	}
@@ -125,11 +138,8 @@ func (n *Node) prepare(ctx context.Context, a *alertv1.Alert) (*sealed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
 	}
-	// Receivers would quarantine what a revoked key signs now.
-	if why, err := n.ver.Revoked(key.Chain(), n.now()); err != nil {
-		return nil, fmt.Errorf("%w: own key does not verify: %v", ErrNoSigningKey, err)
-	} else if why != "" {
-		return nil, fmt.Errorf("%w: %s", ErrNoSigningKey, why)
+	if err := n.checkOwnKey(key); err != nil {
+		return nil, err
 	}
 	env, err := envelope.Seal(envelope.PayloadTypeAlert, payload, key)
 	if err != nil {
@@ -139,16 +149,50 @@ func (n *Node) prepare(ctx context.Context, a *alertv1.Alert) (*sealed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sealed{id: a.Id, subject: bus.AlertSubject(admin, alert.KindName(alert.Kind(a)), a.Id), data: data}, nil
+	p := key.Principal()
+	return &Sealed{id: a.Id, subject: bus.AlertSubject(admin, alert.KindName(alert.Kind(a)), a.Id), data: data, signer: &p}, nil
+}
+
+// checkOwnKey refuses a key that revocation notices revoked: receivers would quarantine
+// what it signs now. The result is cached per key until the next notice.
+func (n *Node) checkOwnKey(key *trust.SigningKey) error {
+	gen := n.ver.RevocationGeneration()
+	n.keyMu.Lock()
+	ok := n.keyOK == key && n.keyGen == gen
+	n.keyMu.Unlock()
+	if ok {
+		return nil
+	}
+	why, err := n.ver.Revoked(key.Chain(), n.now())
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: own key does not verify: %v", ErrNoSigningKey, err)
+	case why != "":
+		return fmt.Errorf("%w: %s", ErrNoSigningKey, why)
+	}
+	n.keyMu.Lock()
+	n.keyOK, n.keyGen = key, gen
+	n.keyMu.Unlock()
+	return nil
+}
+
+// remember records s for the receiver before it is published (see ownSet).
+func (n *Node) remember(s *Sealed) {
+	s.own = ownKey(s.subject, s.data)
+	n.own.add(s.own, s.signer)
 }
 
 // Publish signs one alert and stores it in the federation's alert stream.
 func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, error) {
-	s, err := n.prepare(ctx, a)
+	s, err := n.Prepare(ctx, a)
 	if err != nil {
 		return PublishResult{}, err
 	}
+	n.remember(s)
 	ack, err := n.bus.Publish(ctx, s.subject, s.id, s.data)
+	if err != nil || ack.Duplicate { // nothing new for the receiver
+		n.own.forget(s.own)
+	}
 	if err != nil {
 		return PublishResult{ID: s.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
@@ -160,6 +204,7 @@ type Pending struct {
 	id  string
 	err error
 	p   *bus.Pending
+	own [32]byte
 }
 
 // ID is the alert's id (generated when the alert had none), or empty when the alert was
@@ -169,12 +214,22 @@ func (p *Pending) ID() string { return p.id }
 // PublishAsync prepares and signs an alert and starts writing it; the number of writes in
 // flight is bounded by the bus. Wait for the outcome with Wait, in any order.
 func (n *Node) PublishAsync(ctx context.Context, a *alertv1.Alert) *Pending {
-	s, err := n.prepare(ctx, a)
+	s, err := n.Prepare(ctx, a)
 	if err != nil {
-		return &Pending{id: a.GetId(), err: err}
+		return Failed(a.GetId(), err)
 	}
-	return &Pending{id: s.id, p: n.bus.PublishAsync(s.subject, s.id, s.data)}
+	return n.PublishSealed(s)
 }
+
+// PublishSealed starts writing an alert from Prepare; the stream stores alerts in the
+// order of these calls.
+func (n *Node) PublishSealed(s *Sealed) *Pending {
+	n.remember(s)
+	return &Pending{id: s.id, p: n.bus.PublishAsync(s.subject, s.id, s.data), own: s.own}
+}
+
+// Failed is a Pending for an alert refused before publishing; Wait returns err.
+func Failed(id string, err error) *Pending { return &Pending{id: id, err: err} }
 
 // Wait returns the outcome of a PublishAsync.
 func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
@@ -182,6 +237,9 @@ func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
 		return PublishResult{ID: p.id}, p.err
 	}
 	ack, err := n.bus.Wait(ctx, p.p)
+	if err != nil || ack.Duplicate {
+		n.own.forget(p.own)
+	}
 	if err != nil {
 		return PublishResult{ID: p.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

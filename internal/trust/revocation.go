@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,9 +82,14 @@ func (v *Verifier) Revoked(chain [][]byte, t time.Time) (string, error) {
 	return v.revoked.check(c, t), nil
 }
 
+// RevocationGeneration changes whenever a revocation is applied: a result of Revoked
+// stays true while it does not change.
+func (v *Verifier) RevocationGeneration() uint64 { return v.revoked.gen.Load() }
+
 // revocations holds what notices revoked. Lookups are on the verification path of
 // every message, so they take a read lock and a map lookup or two.
 type revocations struct {
+	gen   atomic.Uint64 // counts notices applied, so callers can cache a check
 	mu    sync.RWMutex
 	keys  map[string]time.Time   // node key id -> effective
 	nodes map[string][]time.Time // ADMIN/node -> effective times (certificates issued before)
@@ -95,13 +101,14 @@ type sealRetirement struct {
 	at  time.Time
 }
 
-func newRevocations() revocations {
-	return revocations{keys: map[string]time.Time{}, nodes: map[string][]time.Time{}, seals: map[string][]sealRetirement{}}
+func newRevocations() *revocations {
+	return &revocations{keys: map[string]time.Time{}, nodes: map[string][]time.Time{}, seals: map[string][]sealRetirement{}}
 }
 
 func (rs *revocations) add(r Revoked) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	defer rs.gen.Add(1)
 	switch {
 	case r.SealMinVersion > 0:
 		rs.seals[r.Administration] = append(rs.seals[r.Administration], sealRetirement{r.SealMinVersion, r.EffectiveAt})

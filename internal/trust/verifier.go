@@ -24,7 +24,7 @@ type Verifier struct {
 	anchors map[string]*x509.CertPool // by administration
 	admins  []string
 	cache   map[string]*cachedChain // by key id
-	revoked revocations
+	revoked *revocations
 }
 
 type cachedChain struct {
