@@ -56,7 +56,7 @@ func startVaultIdentity(ctx context.Context, cfg config.Config, log *slog.Logger
 	}
 	id, err := vault.NewIdentity(ctx, sess.Client(), vault.IdentityConfig{
 		Administration: cfg.Administration, Node: cfg.Node, Mount: cfg.Vault.PKIMount, Role: cfg.Vault.PKIRole,
-		Anchor: anchor, Log: log,
+		Anchor: anchor, Renewal: vault.Renewal{Log: log},
 	})
 	if err != nil {
 		sess.Stop()
