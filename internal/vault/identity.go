@@ -110,7 +110,7 @@ func (id *Identity) issue(ctx context.Context) (*issued[trust.SigningKey], error
 	if err != nil {
 		return nil, err
 	}
-	leaf, chain, err := signCSR(ctx, id.client, id.cfg.Mount, id.cfg.Role, &x509.CertificateRequest{
+	sc, err := signCSR(ctx, id.client, id.cfg.Mount, id.cfg.Role, &x509.CertificateRequest{
 		Subject: pkix.Name{Country: []string{id.cfg.Administration}, CommonName: NodeCommonName(id.cfg.Node)},
 		URIs:    []*url.URL{id.uri},
 	}, priv, ttlParam(map[string]any{
@@ -119,11 +119,11 @@ func (id *Identity) issue(ctx context.Context) (*issued[trust.SigningKey], error
 	if err != nil {
 		return nil, err
 	}
-	if err := id.check(leaf, priv, chain); err != nil {
+	if err := id.check(sc.leaf, priv, sc.chain); err != nil {
 		return nil, err
 	}
-	key := trust.NewSigningKey(priv, chain, id.cfg.Administration, id.cfg.Node, leaf.NotAfter)
-	return &issued[trust.SigningKey]{value: key, keyID: key.KeyID(), notBefore: leaf.NotBefore, notAfter: leaf.NotAfter}, nil
+	key := trust.NewSigningKey(priv, sc.chain, id.cfg.Administration, id.cfg.Node, sc.leaf.NotAfter)
+	return &issued[trust.SigningKey]{value: key, keyID: key.KeyID(), notBefore: sc.leaf.NotBefore, notAfter: sc.leaf.NotAfter}, nil
 }
 
 // check refuses a certificate that does not certify exactly our identity.

@@ -246,28 +246,35 @@ func (r *renewer[T]) status() IdentityStatus {
 	return st
 }
 
-// signed is the certificate chain in a response of a PKI sign endpoint: the leaf, then
-// the CA certificates above it except the self-signed root, which is the trust anchor
-// that relying parties hold already.
-func signed(s *api.Secret) (*x509.Certificate, [][]byte, error) {
+// signedChain is what a PKI sign endpoint returned: the leaf, the chain a holder sends
+// (the leaf, then the CA certificates above it except the self-signed root), and that
+// root, the trust anchor relying parties hold already (nil if Vault sent none).
+type signedChain struct {
+	leaf  *x509.Certificate
+	chain [][]byte
+	root  *x509.Certificate
+}
+
+func signed(s *api.Secret) (signedChain, error) {
 	leaf, err := certFromData(s, "certificate")
 	if err != nil {
-		return nil, nil, err
+		return signedChain{}, err
 	}
-	chain := [][]byte{leaf.Raw}
+	out := signedChain{leaf: leaf, chain: [][]byte{leaf.Raw}}
 	for _, p := range caChain(s) {
 		cs, err := trust.ParseCertificatesPEM([]byte(p))
 		if err != nil {
-			return nil, nil, fmt.Errorf("CA chain: %w", err)
+			return signedChain{}, fmt.Errorf("CA chain: %w", err)
 		}
 		for _, c := range cs {
 			if c.CheckSignatureFrom(c) == nil { // the root is the anchor receivers hold
+				out.root = c
 				continue
 			}
-			chain = append(chain, c.Raw)
+			out.chain = append(out.chain, c.Raw)
 		}
 	}
-	return leaf, chain, nil
+	return out, nil
 }
 
 func caChain(s *api.Secret) []string {
@@ -288,13 +295,13 @@ func caChain(s *api.Secret) []string {
 }
 
 // signCSR has Vault sign a CSR of key at mount/sign/role: tmpl is the request's content,
-// params the endpoint's parameters (names, TTL) besides the CSR. It returns the leaf and
-// the chain as signed returns them, after checking that the leaf certifies key.
+// params the endpoint's parameters (names, TTL) besides the CSR. It checks that the leaf
+// certifies key.
 func signCSR(ctx context.Context, client *api.Client, mount, role string, tmpl *x509.CertificateRequest,
-	key ed25519.PrivateKey, params map[string]any) (*x509.Certificate, [][]byte, error) {
+	key ed25519.PrivateKey, params map[string]any) (signedChain, error) {
 	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create CSR: %w", err)
+		return signedChain{}, fmt.Errorf("create CSR: %w", err)
 	}
 	req := merge(params, map[string]any{
 		"csr":    string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})),
@@ -304,16 +311,16 @@ func signCSR(ctx context.Context, client *api.Client, mount, role string, tmpl *
 	defer cancel()
 	s, err := client.Logical().WriteWithContext(ctx, mount+"/sign/"+role, req)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign CSR at %s/sign/%s: %w", mount, role, err)
+		return signedChain{}, fmt.Errorf("sign CSR at %s/sign/%s: %w", mount, role, err)
 	}
-	leaf, chain, err := signed(s)
+	sc, err := signed(s)
 	if err != nil {
-		return nil, nil, err
+		return signedChain{}, err
 	}
-	if lp, ok := leaf.PublicKey.(ed25519.PublicKey); !ok || !lp.Equal(key.Public()) {
-		return nil, nil, errors.New("issued certificate does not certify the key of the CSR")
+	if lp, ok := sc.leaf.PublicKey.(ed25519.PublicKey); !ok || !lp.Equal(key.Public()) {
+		return signedChain{}, errors.New("issued certificate does not certify the key of the CSR")
 	}
-	return leaf, chain, nil
+	return sc, nil
 }
 
 // ttlParam adds the requested lifetime to sign parameters; zero takes the role's.
