@@ -426,20 +426,16 @@ func nodeHosts(hosts []string, node string) (dns, ips []string, err error) {
 	for _, h := range hosts {
 		h = strings.ReplaceAll(h, "@NODE@", node)
 		switch {
+		case !trust.ValidHost(h):
+			return nil, nil, fmt.Errorf("TLS host %q is neither a host name nor an IP address", h)
 		case net.ParseIP(h) != nil:
 			ips = append(ips, h)
-		case hostRE.MatchString(h):
-			dns = append(dns, h)
 		default:
-			return nil, nil, fmt.Errorf("TLS host %q is neither a host name nor an IP address", h)
+			dns = append(dns, h)
 		}
 	}
 	return dns, ips, nil
 }
-
-// hostRE matches DNS host names: dot-separated labels of lower-case letters, digits and
-// inner hyphens.
-var hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 // appRoleParams are the parameters of an AppRole role bound to policy.
 func (b *bootstrapper) appRoleParams(policy string) map[string]any {
