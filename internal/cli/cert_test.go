@@ -13,7 +13,6 @@ import (
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/cix-exchange/cix/internal/vault"
 	"github.com/cix-exchange/cix/internal/vault/vaulttest"
-	"github.com/hashicorp/vault/api"
 )
 
 // TestCertIssue: an operator issues client certificates with `cix cert issue` from the
@@ -41,14 +40,8 @@ func TestCertIssue(t *testing.T) {
 		}
 	})
 
-	tok, err := v.Client.Auth().Token().Create(&api.TokenCreateRequest{
-		Policies: []string{vault.ClientIssuerPolicy}, NoDefaultPolicy: true, TTL: "10m",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Setenv("VAULT_ADDR", v.Addr)
-	t.Setenv("VAULT_TOKEN", tok.Auth.ClientToken)
+	t.Setenv("VAULT_TOKEN", v.ClientWithPolicies(t, vault.ClientIssuerPolicy).Token())
 	out := filepath.Join(dir, "certs")
 	issue := func(role, name string) {
 		t.Helper()
@@ -88,13 +81,7 @@ func TestCertIssue(t *testing.T) {
 		t.Fatalf("without a token: %s", r.stderr)
 	}
 	// A node's token cannot issue client certificates.
-	nodeTok, err := v.Client.Auth().Token().Create(&api.TokenCreateRequest{
-		Policies: []string{vault.NodePolicy(demoNode)}, NoDefaultPolicy: true, TTL: "10m",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("VAULT_TOKEN", nodeTok.Auth.ClientToken)
+	t.Setenv("VAULT_TOKEN", v.ClientWithPolicies(t, vault.NodePolicy(demoNode)).Token())
 	if r := cix(t, "", "cert", "issue", "--role", "analyst", "--name", "bob", "--out", out).must(t, 1); !strings.Contains(r.stderr, "permission denied") {
 		t.Fatalf("with a node's token: %s", r.stderr)
 	}

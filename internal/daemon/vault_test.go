@@ -18,7 +18,6 @@ import (
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/cix-exchange/cix/internal/vault"
 	"github.com/cix-exchange/cix/internal/vault/vaulttest"
-	"github.com/hashicorp/vault/api"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -68,17 +67,7 @@ func (va *vaultAdmin) startNode(t *testing.T, urls, anchors []string, opts ...no
 // token holding only the client certificate issuers' policy.
 func (va *vaultAdmin) clientCert(t *testing.T, role trust.Role) *tls.Certificate {
 	t.Helper()
-	s, err := va.srv.Client.Auth().Token().Create(&api.TokenCreateRequest{
-		Policies: []string{vault.ClientIssuerPolicy}, NoDefaultPolicy: true, TTL: "10m",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := va.srv.Client.Clone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(s.Auth.ClientToken)
+	c := va.srv.ClientWithPolicies(t, vault.ClientIssuerPolicy)
 	cc, err := vault.IssueClientCertificate(context.Background(), c, vault.ClientCertRequest{Role: role, Name: "test-" + string(role)})
 	if err != nil {
 		t.Fatal(err)

@@ -38,12 +38,15 @@ type IdentityConfig struct {
 // Alerts are signed locally; Vault is only needed for renewals. When a renewal fails,
 // it is retried with backoff while the current certificate stays in use; once that has
 // expired, Current fails.
+//
+// Run renews until its context ends, Renew renews now, and Status reports the
+// certificate in force and the renewal state.
 type Identity struct {
+	*renewer[trust.SigningKey]
 	client *api.Client
 	cfg    IdentityConfig
 	uri    *url.URL
 	verify *trust.Verifier
-	r      *renewer[trust.SigningKey]
 }
 
 var _ trust.Identity = (*Identity)(nil)
@@ -51,16 +54,9 @@ var _ trust.Identity = (*Identity)(nil)
 // NewIdentity obtains the node's first certificate from Vault with client, whose token
 // must allow signing at the node's role.
 func NewIdentity(ctx context.Context, client *api.Client, cfg IdentityConfig) (*Identity, error) {
-	if !adminRE.MatchString(cfg.Administration) || !trust.ValidNodeName(cfg.Node) {
-		return nil, fmt.Errorf("vault identity: invalid administration %q or node %q", cfg.Administration, cfg.Node)
+	if err := nodeCertConfig("vault identity", cfg.Administration, cfg.Node, &cfg.Mount, &cfg.Role, NodeRole, &cfg.Renewal); err != nil {
+		return nil, err
 	}
-	if cfg.Mount == "" {
-		cfg.Mount = PKIMount
-	}
-	if cfg.Role == "" {
-		cfg.Role = NodeRole(cfg.Node)
-	}
-	cfg.Renewal = cfg.Renewal.withDefaults()
 	id := &Identity{client: client, cfg: cfg, uri: trust.NodeURI(cfg.Administration, cfg.Node)}
 	if cfg.Anchor != nil {
 		v, err := trust.NewVerifier(cfg.Now, cfg.Anchor)
@@ -69,8 +65,7 @@ func NewIdentity(ctx context.Context, client *api.Client, cfg IdentityConfig) (*
 		}
 		id.verify = v
 	}
-	id.r = newRenewer("vault identity", "node certificate", cfg.Renewal,
-		cfg.Log.With("admin", cfg.Administration, "node", cfg.Node), id.issue)
+	id.renewer = newRenewer("vault identity", "node certificate", cfg.Renewal, cfg.Administration, cfg.Node, id.issue)
 	if err := id.Renew(ctx); err != nil {
 		return nil, err
 	}
@@ -86,23 +81,12 @@ func (id *Identity) Node() string { return id.cfg.Node }
 // Current implements trust.Identity: the key in force, or ErrNoValidCertificate once its
 // certificate expired.
 func (id *Identity) Current(context.Context) (*trust.SigningKey, error) {
-	c, err := id.r.valid()
+	c, err := id.valid()
 	if err != nil {
 		return nil, err
 	}
 	return c.value, nil
 }
-
-// Run renews the certificate at two thirds of its lifetime, retrying failures with
-// backoff, until ctx ends.
-func (id *Identity) Run(ctx context.Context) error { return id.r.run(ctx) }
-
-// Renew certifies a fresh key now. On failure the current key stays in force and the
-// next automatic attempt is delayed by the backoff.
-func (id *Identity) Renew(ctx context.Context) error { return id.r.renew(ctx) }
-
-// Status reports the certificate in force and the renewal state.
-func (id *Identity) Status() IdentityStatus { return id.r.status() }
 
 // issue generates a key, has its CSR signed and checks the result.
 func (id *Identity) issue(ctx context.Context) (*issued[trust.SigningKey], error) {

@@ -68,12 +68,12 @@ type issued[T any] struct {
 // renewer keeps a certificate obtained from Vault in force. It gets one at start and a
 // new one (with a new key) at two thirds of each one's lifetime. When that fails, it
 // retries with backoff while the current certificate stays in use; once that has
-// expired, valid fails. Identity and TLSCertificate are renewers of different
-// certificates.
+// expired, valid fails. Identity and TLSCertificate embed a renewer each, which gives
+// them Run, Renew and Status.
 type renewer[T any] struct {
 	name  string // prefix of errors, e.g. "vault identity"
 	what  string // what is renewed, e.g. "node certificate"
-	cfg   Renewal
+	rcfg  Renewal
 	log   *slog.Logger
 	issue func(context.Context) (*issued[T], error)
 	cur   atomic.Pointer[issued[T]]
@@ -89,8 +89,27 @@ type renewer[T any] struct {
 	nextTry     time.Time
 }
 
-func newRenewer[T any](name, what string, cfg Renewal, log *slog.Logger, issue func(context.Context) (*issued[T], error)) *renewer[T] {
-	return &renewer[T]{name: name, what: what, cfg: cfg, log: log, issue: issue, kick: make(chan struct{}, 1)}
+// newRenewer returns the renewer of a certificate of node of admin; name prefixes its
+// errors, what names the certificate in errors and logs.
+func newRenewer[T any](name, what string, cfg Renewal, admin, node string, issue func(context.Context) (*issued[T], error)) *renewer[T] {
+	return &renewer[T]{name: name, what: what, rcfg: cfg, log: cfg.Log.With("admin", admin, "node", node), issue: issue,
+		kick: make(chan struct{}, 1)}
+}
+
+// nodeCertConfig checks the administration and node of a node certificate's
+// configuration and fills in its defaults: mount, role (defaultRole) and renewal.
+func nodeCertConfig(name, admin, node string, mount, role *string, defaultRole func(string) string, r *Renewal) error {
+	if !adminRE.MatchString(admin) || !trust.ValidNodeName(node) {
+		return fmt.Errorf("%s: invalid administration %q or node %q", name, admin, node)
+	}
+	if *mount == "" {
+		*mount = PKIMount
+	}
+	if *role == "" {
+		*role = defaultRole(node)
+	}
+	*r = r.withDefaults()
+	return nil
 }
 
 // valid returns the certificate in force, or ErrNoValidCertificate once it expired.
@@ -99,7 +118,7 @@ func (r *renewer[T]) valid() (*issued[T], error) {
 	if c == nil {
 		return nil, fmt.Errorf("%s: %w", r.name, ErrNoValidCertificate)
 	}
-	if r.cfg.Now().After(c.notAfter) {
+	if r.rcfg.Now().After(c.notAfter) {
 		r.poke()
 		r.mu.Lock()
 		last := r.lastErr
@@ -118,9 +137,9 @@ func (r *renewer[T]) poke() {
 	}
 }
 
-// run renews at two thirds of the lifetime, retrying failures with backoff, until ctx
-// ends.
-func (r *renewer[T]) run(ctx context.Context) error {
+// Run renews the certificate at two thirds of its lifetime, retrying failures with
+// backoff, until ctx ends.
+func (r *renewer[T]) Run(ctx context.Context) error {
 	for {
 		t := time.NewTimer(r.wait())
 		select {
@@ -138,26 +157,26 @@ func (r *renewer[T]) run(ctx context.Context) error {
 // wait is how long run sleeps: until the next renewal or retry is due, at least minWait
 // and at most Tick (the clock may jump).
 func (r *renewer[T]) wait() time.Duration {
-	now := r.cfg.Now()
+	now := r.rcfg.Now()
 	r.mu.Lock()
 	next := r.renewAtLocked()
 	if r.nextTry.After(next) {
 		next = r.nextTry
 	}
 	r.mu.Unlock()
-	return min(max(next.Sub(now), minWait), r.cfg.Tick)
+	return min(max(next.Sub(now), minWait), r.rcfg.Tick)
 }
 
 func (r *renewer[T]) maybeRenew(ctx context.Context) {
-	now := r.cfg.Now()
+	now := r.rcfg.Now()
 	r.mu.Lock()
 	due := !now.Before(r.renewAtLocked()) && !now.Before(r.nextTry)
 	r.mu.Unlock()
 	if !due {
 		return
 	}
-	if err := r.renew(ctx); err != nil && ctx.Err() == nil {
-		st := r.status()
+	if err := r.Renew(ctx); err != nil && ctx.Err() == nil {
+		st := r.Status()
 		r.log.Warn(r.what+" renewal failed", "err", err, "failures", st.Failures,
 			"time_to_expiry", st.TimeToExpiry, "state", st.State)
 	}
@@ -174,19 +193,19 @@ func (r *renewer[T]) renewAtLocked() time.Time {
 	return r.issuedAt.Add(c.notAfter.Sub(r.issuedAt) * 2 / 3)
 }
 
-// renew obtains a new certificate now. On failure the current one stays in force and
-// the next automatic attempt is delayed by the backoff.
-func (r *renewer[T]) renew(ctx context.Context) error {
+// Renew has a certificate for a fresh key issued now. On failure the current one stays
+// in force and the next automatic attempt is delayed by the backoff.
+func (r *renewer[T]) Renew(ctx context.Context) error {
 	c, err := r.issue(ctx)
-	now := r.cfg.Now()
+	now := r.rcfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("%s: renew %s: %w", r.name, r.what, err)
 		r.lastErr, r.lastErrAt = err, now
 		r.failures++
-		backoff := r.cfg.RetryMin << min(r.failures-1, 20)
-		r.nextTry = now.Add(min(backoff, r.cfg.RetryMax))
+		backoff := r.rcfg.RetryMin << min(r.failures-1, 20)
+		r.nextTry = now.Add(min(backoff, r.rcfg.RetryMax))
 		return err
 	}
 	r.cur.Store(c)
@@ -224,9 +243,9 @@ type IdentityStatus struct {
 	NextAttempt time.Time
 }
 
-// status reports the certificate in force and the renewal state.
-func (r *renewer[T]) status() IdentityStatus {
-	now := r.cfg.Now()
+// Status reports the certificate in force and the renewal state.
+func (r *renewer[T]) Status() IdentityStatus {
+	now := r.rcfg.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	st := IdentityStatus{

@@ -45,25 +45,22 @@ type TLSConfig struct {
 // are retried with backoff while the current certificate is served. The chain served is
 // the leaf and the administration's node CA, so that a client trusting only the
 // administration's anchor verifies it.
+//
+// Run renews until its context ends, Renew renews now, and Status reports the
+// certificate in force and the renewal state.
 type TLSCertificate struct {
+	*renewer[tls.Certificate]
 	client *api.Client
 	cfg    TLSConfig
 	dns    []string
 	ips    []net.IP
-	r      *renewer[tls.Certificate]
 }
 
 // NewTLSCertificate obtains the node's first server certificate from Vault with client,
 // whose token must allow signing at the node's server role.
 func NewTLSCertificate(ctx context.Context, client *api.Client, cfg TLSConfig) (*TLSCertificate, error) {
-	if !adminRE.MatchString(cfg.Administration) || !trust.ValidNodeName(cfg.Node) {
-		return nil, fmt.Errorf("vault tls: invalid administration %q or node %q", cfg.Administration, cfg.Node)
-	}
-	if cfg.Mount == "" {
-		cfg.Mount = PKIMount
-	}
-	if cfg.Role == "" {
-		cfg.Role = TLSServerRole(cfg.Node)
+	if err := nodeCertConfig("vault tls", cfg.Administration, cfg.Node, &cfg.Mount, &cfg.Role, TLSServerRole, &cfg.Renewal); err != nil {
+		return nil, err
 	}
 	if len(cfg.Hosts) == 0 {
 		cfg.Hosts = DefaultTLSHosts
@@ -72,13 +69,11 @@ func NewTLSCertificate(ctx context.Context, client *api.Client, cfg TLSConfig) (
 	if err != nil {
 		return nil, fmt.Errorf("vault tls: %w", err)
 	}
-	cfg.Renewal = cfg.Renewal.withDefaults()
 	c := &TLSCertificate{client: client, cfg: cfg, dns: dns}
 	for _, ip := range ips {
 		c.ips = append(c.ips, net.ParseIP(ip))
 	}
-	c.r = newRenewer("vault tls", "TLS server certificate", cfg.Renewal,
-		cfg.Log.With("admin", cfg.Administration, "node", cfg.Node), c.issue)
+	c.renewer = newRenewer("vault tls", "TLS server certificate", cfg.Renewal, cfg.Administration, cfg.Node, c.issue)
 	if err := c.Renew(ctx); err != nil {
 		return nil, err
 	}
@@ -89,23 +84,12 @@ func NewTLSCertificate(ctx context.Context, client *api.Client, cfg TLSConfig) (
 // its chain. Once that has expired (Vault unreachable for a third of its lifetime), it
 // fails the handshake rather than serve it, and makes Run try to renew at once.
 func (c *TLSCertificate) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	cur, err := c.r.valid()
+	cur, err := c.valid()
 	if err != nil {
 		return nil, err
 	}
 	return cur.value, nil
 }
-
-// Run renews the certificate at two thirds of its lifetime, retrying failures with
-// backoff, until ctx ends.
-func (c *TLSCertificate) Run(ctx context.Context) error { return c.r.run(ctx) }
-
-// Renew has a certificate for a fresh key issued now. On failure the current one stays
-// in force and the next automatic attempt is delayed by the backoff.
-func (c *TLSCertificate) Renew(ctx context.Context) error { return c.r.renew(ctx) }
-
-// Status reports the certificate in force and the renewal state.
-func (c *TLSCertificate) Status() IdentityStatus { return c.r.status() }
 
 func (c *TLSCertificate) issue(ctx context.Context) (*issued[tls.Certificate], error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)

@@ -156,23 +156,6 @@ func TestTLSServerCertificateRenewal(t *testing.T) {
 	}
 }
 
-// issuerClient is a client whose token has only the client certificate issuers' policy.
-func (e *env) issuerClient(t *testing.T) *api.Client {
-	t.Helper()
-	s, err := e.srv.Client.Auth().Token().CreateWithContext(ctx(t), &api.TokenCreateRequest{
-		Policies: []string{vault.ClientIssuerPolicy}, NoDefaultPolicy: true, TTL: "1h",
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := e.srv.Client.Clone()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(s.Auth.ClientToken)
-	return c
-}
-
 // signAt asks c to have a CSR of a fresh ed25519 key signed at the role with params.
 func signAt(t *testing.T, c *api.Client, role string, params map[string]any) error {
 	t.Helper()
@@ -217,7 +200,7 @@ func TestTLSPolicies(t *testing.T) {
 	_, err = vault.NewTLSCertificate(ctx(t), node, vault.TLSConfig{Administration: admin, Node: "nl-2"})
 	wantStatus(t, "node: TLS certificate of nl-2", err, 403)
 
-	issuer := e.issuerClient(t)
+	issuer := e.srv.ClientWithPolicies(t, vault.ClientIssuerPolicy)
 	for _, r := range trust.Roles {
 		cc, err := vault.IssueClientCertificate(ctx(t), issuer, vault.ClientCertRequest{Role: r, Name: "alice", TTL: time.Hour})
 		if err != nil {
