@@ -55,10 +55,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{})}
+	started := d // a failed start returns a nil d, but what started must be closed
 	defer func() {
 		if err != nil {
 			cancel()
-			d.close()
+			started.close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {

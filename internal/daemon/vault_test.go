@@ -8,10 +8,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/config"
+	"github.com/cix-exchange/cix/internal/daemon"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/synth"
@@ -43,9 +45,15 @@ func startVault(t *testing.T, admin string, opts ...vault.BootstrapOption) *vaul
 	return &vaultAdmin{admin: admin, srv: v, boot: boot, anchorPath: anchorPath}
 }
 
-// startNode starts n1 on keystore vault: it logs in with AppRole and a wrapped secret id
-// read from a file, from VAULT_ADDR.
+// startNode starts n1 on keystore vault (see vaultNode).
 func (va *vaultAdmin) startNode(t *testing.T, urls, anchors []string, opts ...nodeOpt) *testNode {
+	t.Helper()
+	return startNode(t, va.admin, urls, anchors, append([]nodeOpt{va.vaultNode(t)}, opts...)...)
+}
+
+// vaultNode puts n1 on keystore vault: it logs in with AppRole and a wrapped secret id
+// read from a file, from VAULT_ADDR.
+func (va *vaultAdmin) vaultNode(t *testing.T) nodeOpt {
 	t.Helper()
 	wrapped, err := va.boot.NodeSecretID(context.Background(), "n1", 5*time.Minute)
 	if err != nil {
@@ -57,10 +65,10 @@ func (va *vaultAdmin) startNode(t *testing.T, urls, anchors []string, opts ...no
 	}
 	t.Setenv("VAULT_ADDR", va.srv.Addr)
 	t.Setenv("VAULT_TOKEN", "")
-	return startNode(t, va.admin, urls, anchors, append([]nodeOpt{func(c *config.Config) {
+	return func(c *config.Config) {
 		c.Trust.Keystore, c.Trust.OwnAnchor = "vault", va.anchorPath
 		c.Vault = config.Vault{Auth: "approle", RoleID: va.boot.NodeRoleIDs["n1"], SecretIDFile: secretFile, WrappedSecretID: true}
-	}}, opts...)...)
+	}
 }
 
 // clientCert has a client certificate with role issued as an operator would: with a
@@ -183,5 +191,22 @@ func TestVaultTLSRenewal(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("gRPC over a new connection after renewal: %v", err)
+	}
+}
+
+// TestVaultTLSHostNotAllowed: a node asking for a server certificate for a name that
+// its Vault role does not allow does not start, and says why.
+func TestVaultTLSHostNotAllowed(t *testing.T) {
+	va := startVault(t, "NL")
+	cfg := nodeConfig(t, "NL", nil, nil, va.vaultNode(t), func(c *config.Config) {
+		c.GRPC.TLS.Hosts = []string{"localhost", "nl-2.cix.example"}
+	})
+	d, err := daemon.Start(context.Background(), cfg, testLog(t))
+	if err == nil {
+		d.Stop()
+		t.Fatal("started with a server name outside its Vault role")
+	}
+	if !strings.Contains(err.Error(), "grpc tls") || !strings.Contains(err.Error(), "nl-2.cix.example") {
+		t.Fatalf("error %v, want the refused name", err)
 	}
 }
