@@ -10,6 +10,13 @@
 # Optional variables:
 #   OUT            directory for <ADMIN>-anchor.pem and role-ids.txt   (default: .)
 #   CERT_TTL       lifetime of node signing certificates               (default: 24h)
+#   TLS_CERT_TTL   lifetime of nodes' gRPC server certificates         (default: 72h)
+#   CLIENT_CERT_TTL  longest lifetime of gRPC client certificates      (default: 720h)
+#   TLS_HOSTS      DNS names and IP addresses of nodes' gRPC server certificates,
+#                  separated by spaces; @NODE@ stands for the node name, as in
+#                  "@NODE@.cix.nl.example"                   (default: "localhost 127.0.0.1")
+#                  Vault cannot limit IP addresses to a list: with any IP address here,
+#                  a node may have its server certificate name any IP address.
 #   TOKEN_TTL      TTL of AppRole tokens                               (default: 1h)
 #   TOKEN_MAX_TTL  maximum TTL of AppRole tokens                       (default: 24h)
 #   PUBLIC_URL     Vault address published in certificates (CA, CRL)   (default: VAULT_ADDR)
@@ -30,6 +37,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${VAULT_ADDR:?set VAULT_ADDR}"
 OUT=${OUT:-.}
 CERT_TTL=${CERT_TTL:-24h}
+TLS_CERT_TTL=${TLS_CERT_TTL:-72h}
+CLIENT_CERT_TTL=${CLIENT_CERT_TTL:-720h}
+TLS_HOSTS=${TLS_HOSTS:-localhost 127.0.0.1}
 TOKEN_TTL=${TOKEN_TTL:-1h}
 TOKEN_MAX_TTL=${TOKEN_MAX_TTL:-24h}
 PUBLIC_URL=${PUBLIC_URL:-$VAULT_ADDR}
@@ -38,10 +48,17 @@ POLICY_DIR=${POLICY_DIR:-$here/../../internal/vault/policies}
 VAULT=${VAULT:-vault}
 
 [[ $ADMIN =~ ^[A-Z]{2}$ ]] || { echo "ADMIN=$ADMIN is not an ISO 3166-1 alpha-2 code" >&2; exit 2; }
+host_re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$'
+ip_re='^([0-9]{1,3}\.){3}[0-9]{1,3}$|^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*$'
+[ -n "${TLS_HOSTS// /}" ] || { echo "TLS_HOSTS is empty" >&2; exit 2; }
 for node in $NODES; do
   [[ $node =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || { echo "invalid node name $node" >&2; exit 2; }
+  read -ra hosts <<<"${TLS_HOSTS//@NODE@/$node}"
+  for h in "${hosts[@]}"; do
+    [[ $h =~ $host_re || $h =~ $ip_re ]] || { echo "TLS host $h is neither a host name nor an IP address" >&2; exit 2; }
+  done
 done
-for t in node admin-seal; do
+for t in node admin-seal client-issuer; do
   [ -r "$POLICY_DIR/$t.hcl" ] || { echo "policy template $POLICY_DIR/$t.hcl not found (set POLICY_DIR)" >&2; exit 2; }
 done
 mkdir -p "$OUT"
@@ -61,6 +78,29 @@ ensure_mount() {
   fi
   step "enable $type at $path"
   v secrets enable -path="$path" -description="cix $ADMIN" "$@" "$type" >/dev/null
+}
+
+# pki_role NAME TTL [KEY=VALUE...]: a PKI role of pki-cix that signs CSRs of ed25519 keys
+# for TTL, with the names and subject of the request (never those of the CSR), digital
+# signature only, and nothing else allowed: the KEY=VALUE pairs set what it does allow.
+pki_role() {
+  local name=$1 ttl=$2 kv k
+  shift 2
+  local -A p=(
+    [key_type]=ed25519 [allowed_uri_sans]="" [allowed_uri_sans_template]=false
+    [allow_any_name]=false [allowed_domains]="" [allow_bare_domains]=false [allow_subdomains]=false
+    [allow_glob_domains]=false [allow_wildcard_certificates]=false [allow_localhost]=false [allow_ip_sans]=false
+    [allowed_other_sans]="" [allowed_serial_numbers]="" [enforce_hostnames]=false
+    [require_cn]=false [use_csr_common_name]=false [use_csr_sans]=false [country]="$ADMIN"
+    [organization]="cix administration $ADMIN" [ou]="" [ttl]="$ttl" [max_ttl]="$ttl"
+    [key_usage]=DigitalSignature [ext_key_usage]="" [server_flag]=false [client_flag]=false
+    [code_signing_flag]=false [email_protection_flag]=false [basic_constraints_valid_for_non_ca]=true
+    [no_store]=false
+  )
+  for kv in "$@"; do p[${kv%%=*}]=${kv#*=}; done
+  local args=()
+  for k in "${!p[@]}"; do args+=("$k=${p[$k]}"); done
+  v write "pki-cix/roles/$name" "${args[@]}" >/dev/null
 }
 
 # render TEMPLATE NODE: the policy template with @ADMIN@ and @NODE@ replaced.
@@ -122,19 +162,25 @@ v write pki-cix/config/crl expiry=72h disable=false >/dev/null
 : >"$OUT/role-ids.txt"
 for node in $NODES; do
   step "node $node"
-  v write "pki-cix/roles/node-$node" \
-    key_type=ed25519 allowed_uri_sans="urn:cix:node:$ADMIN:$node" allowed_uri_sans_template=false \
-    allow_any_name=false allowed_domains="cix node $node" allow_bare_domains=true allow_subdomains=false \
-    allow_glob_domains=false allow_wildcard_certificates=false allow_localhost=false allow_ip_sans=false \
-    allowed_other_sans="" \
-    allowed_serial_numbers="" enforce_hostnames=false require_cn=false \
-    use_csr_common_name=false use_csr_sans=false country="$ADMIN" \
-    organization="cix administration $ADMIN" ou="" ttl="$CERT_TTL" max_ttl="$CERT_TTL" \
-    key_usage=DigitalSignature ext_key_usage="" server_flag=false client_flag=false \
-    code_signing_flag=false email_protection_flag=false basic_constraints_valid_for_non_ca=true \
-    no_store=false >/dev/null
+  pki_role "node-$node" "$CERT_TTL" \
+    allowed_uri_sans="urn:cix:node:$ADMIN:$node" allowed_domains="cix node $node" allow_bare_domains=true
+  dns=() ips=()
+  read -ra hosts <<<"${TLS_HOSTS//@NODE@/$node}"
+  for h in "${hosts[@]}"; do
+    if [[ $h =~ $ip_re ]]; then ips+=("$h"); else dns+=("$h"); fi
+  done
+  pki_role "tls-server-$node" "$TLS_CERT_TTL" \
+    allowed_domains="$(IFS=,; echo "${dns[*]}")" allow_bare_domains=true enforce_hostnames=true \
+    allow_ip_sans=$([ ${#ips[@]} -gt 0 ] && echo true || echo false) server_flag=true
   echo "node-$node $(approle "node-$node" "cix-node-$node" node "$node")" >>"$OUT/role-ids.txt"
 done
+
+step "gRPC client roles and the policy of client certificate issuers"
+for role in publisher analyst assistance-officer admin; do
+  pki_role "tls-client-$role" "$CLIENT_CERT_TTL" \
+    allowed_uri_sans="urn:cix:client:$ADMIN:$role:*" ou="$role" client_flag=true
+done
+render client-issuer "" | v policy write cix-client-issuer - >/dev/null
 
 step "administration seal (Transit key admin-seal)"
 if ! v read transit-cix/keys/admin-seal >/dev/null 2>&1; then

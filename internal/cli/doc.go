@@ -18,8 +18,9 @@
 //	feed [filters] [--json] [--cursor C] [--from-start] [--limit N]
 //	quarantine list [--json] [--limit N]
 //	info [--json]
+//	cert issue --role ROLE --name NAME [--out DIR] [--ttl D]   (from Vault)
 //	demo [--admins NL,BE,DE] [--count N] [--seed S] [--keep-running]
 //
-// The client uses insecure transport credentials for now; dial is the one place that
-// changes when mutual TLS arrives.
+// dial is the one place that chooses transport credentials: plaintext, or mutual TLS
+// with --ca, --cert and --key.
 package cli

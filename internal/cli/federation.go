@@ -113,7 +113,7 @@ func startFederation(ctx context.Context, dir string, admins []string, vaults ma
 		if fvs[a] != nil {
 			cfg.Trust.Keystore, cfg.Trust.OwnAnchor = "vault", anchors[a]
 			// Plaintext gRPC on loopback for the demo; with the vault keystore the mode
-			// would default to files (mutual TLS with certificates issued for the node).
+			// would default to vault (mutual TLS, certificates from the node's Vault).
 			cfg.GRPC.TLS.Mode = config.TLSOff
 			cfg.Vault = vcfgs[a]
 		}

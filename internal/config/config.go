@@ -53,6 +53,9 @@ type Vault struct {
 	// PKIMount and PKIRole sign the node's CSRs (defaults pki-cix and node-<node>).
 	PKIMount string `yaml:"pki_mount"`
 	PKIRole  string `yaml:"pki_role"`
+	// TLSRole signs the CSRs of the node's gRPC server certificates, grpc.tls.mode vault
+	// (default tls-server-<node>, on PKIMount).
+	TLSRole string `yaml:"tls_role"`
 }
 
 // GRPC configures the client API.
@@ -72,13 +75,18 @@ const (
 	// TLSFiles is mutual TLS with the server certificate and key from files (reloaded
 	// when they change) and client certificates verified against client_ca_file.
 	TLSFiles = "files"
+	// TLSVault is mutual TLS with the server certificate from the administration's Vault
+	// PKI (an in-memory key, renewed before expiry) and client certificates verified
+	// against the administration's own anchor (trust.own_anchor). It needs the vault
+	// keystore, and is its default.
+	TLSVault = "vault"
 )
 
 // TLS configures mutual TLS of the gRPC server. Clients' roles come from their
 // certificates.
 type TLS struct {
-	// Mode is off, dev or files. Empty means off with the dev keystore and files
-	// otherwise: mutual TLS is on by default outside development.
+	// Mode is off, dev, files or vault. Empty means off with the dev keystore and vault
+	// with the vault keystore: mutual TLS is on by default outside development.
 	Mode string `yaml:"mode"`
 	// CertFile and KeyFile are the server certificate and key (PEM), mode files.
 	CertFile string `yaml:"cert_file"`
@@ -86,6 +94,9 @@ type TLS struct {
 	// ClientCAFile holds the CA certificates client certificates must chain to (the
 	// administration's anchor), mode files.
 	ClientCAFile string `yaml:"client_ca_file"`
+	// Hosts are the DNS names and IP addresses of the server certificate, mode vault
+	// (default localhost and 127.0.0.1). The node's Vault role must allow each.
+	Hosts []string `yaml:"hosts"`
 }
 
 // TLSMode resolves the empty mode to its default.
@@ -93,10 +104,10 @@ func (c Config) TLSMode() string {
 	if c.GRPC.TLS.Mode != "" {
 		return c.GRPC.TLS.Mode
 	}
-	if c.Trust.Keystore == "dev" {
-		return TLSOff
+	if c.Trust.Keystore == "vault" {
+		return TLSVault
 	}
-	return TLSFiles
+	return TLSOff
 }
 
 // TLSDir is where mode dev writes the certificates of its clients.
@@ -222,7 +233,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.c.Node, "node", "", "node `name`")
 	fs.StringVar(&f.c.DataDir, "data-dir", "", "data `directory`")
 	fs.StringVar(&f.c.GRPC.Listen, "grpc-listen", "", "gRPC listen `address` (host:port, port 0 for any)")
-	fs.StringVar(&f.c.GRPC.TLS.Mode, "tls", "", "gRPC TLS `mode`: off, dev (certificates from the dev keystore) or files")
+	fs.StringVar(&f.c.GRPC.TLS.Mode, "tls", "", "gRPC TLS `mode`: off, dev (certificates from the dev keystore), files or vault (certificates from Vault PKI)")
 	fs.Var(&f.urls, "nats-url", "external NATS server `URL` (repeatable); none runs an embedded server")
 	fs.StringVar(&f.c.NATS.EmbeddedListen, "nats-listen", "", "embedded NATS client listen `address`")
 	fs.StringVar(&f.c.NATS.CredentialsFile, "nats-creds", "", "NATS credentials `file`")
@@ -272,6 +283,14 @@ func (f *Flags) Resolve() (Config, error) {
 
 var adminRE = regexp.MustCompile(`^[A-Z]{2}$`)
 
+// tlsFiles are the file settings of mode files, by key.
+func (c Config) tlsFiles() []struct{ key, v string } {
+	return []struct{ key, v string }{
+		{"grpc.tls.cert_file", c.GRPC.TLS.CertFile}, {"grpc.tls.key_file", c.GRPC.TLS.KeyFile},
+		{"grpc.tls.client_ca_file", c.GRPC.TLS.ClientCAFile},
+	}
+}
+
 // Embedded reports whether the node runs its own NATS server.
 func (c Config) Embedded() bool { return len(c.NATS.URLs) == 0 }
 
@@ -306,16 +325,28 @@ func (c Config) Validate() error {
 			bad("grpc.tls.mode", "dev needs the dev keystore")
 		}
 	case TLSFiles:
-		for _, f := range []struct{ key, v string }{
-			{"grpc.tls.cert_file", c.GRPC.TLS.CertFile}, {"grpc.tls.key_file", c.GRPC.TLS.KeyFile},
-			{"grpc.tls.client_ca_file", c.GRPC.TLS.ClientCAFile},
-		} {
+		for _, f := range c.tlsFiles() {
 			if f.v == "" {
 				bad(f.key, "required for mutual TLS (mode files)")
 			}
 		}
+	case TLSVault:
+		if c.Trust.Keystore != "vault" {
+			bad("grpc.tls.mode", "vault needs the vault keystore")
+		}
+		// Files would be ignored: say so rather than serve another certificate.
+		for _, f := range c.tlsFiles() {
+			if f.v != "" {
+				bad(f.key, "only used with grpc.tls.mode files; the mode is vault")
+			}
+		}
+		for i, h := range c.GRPC.TLS.Hosts {
+			if !trust.ValidHost(h) {
+				bad(fmt.Sprintf("grpc.tls.hosts[%d]", i), "%q is neither a host name nor an IP address", h)
+			}
+		}
 	default:
-		bad("grpc.tls.mode", "%q: want off, dev or files", c.GRPC.TLS.Mode)
+		bad("grpc.tls.mode", "%q: want off, dev, files or vault", c.GRPC.TLS.Mode)
 	}
 	for i, u := range c.NATS.URLs {
 		if !strings.Contains(u, "://") {

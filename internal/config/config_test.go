@@ -79,6 +79,11 @@ func TestUnknownKeysAndBadValuesAreErrors(t *testing.T) {
 		{"unknown keystore", "trust:\n  keystore: hsm\n", "trust.keystore"},
 		{"vault without anchor", "trust:\n  keystore: vault\nvault:\n  auth: token\n", "trust.own_anchor"},
 		{"approle without secret", "trust:\n  keystore: vault\n  own_anchor: /a.pem\nvault:\n  auth: approle\n  role_id: r\n", "vault.secret_id_file"},
+		{"unknown tls mode", "grpc:\n  tls:\n    mode: on\n", "grpc.tls.mode"},
+		{"tls vault with the dev keystore", "grpc:\n  tls:\n    mode: vault\n", "grpc.tls.mode"},
+		{"tls files without files", "grpc:\n  tls:\n    mode: files\n", "grpc.tls.client_ca_file"},
+		{"tls files ignored by mode vault", vaultNode + "grpc:\n  tls:\n    cert_file: /c.pem\n", "grpc.tls.cert_file"},
+		{"bad tls host", vaultNode + "grpc:\n  tls:\n    hosts: [localhost, \"*.example\"]\n", "grpc.tls.hosts[1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := resolve(t, "-config", writeFile(t, tc.file))
@@ -86,6 +91,29 @@ func TestUnknownKeysAndBadValuesAreErrors(t *testing.T) {
 				t.Fatalf("err = %v, want mention of %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// vaultNode is a valid node on the vault keystore.
+const vaultNode = "trust:\n  keystore: vault\n  own_anchor: /a.pem\nvault:\n  auth: token\n"
+
+// TestTLSModeDefaults: mutual TLS is on by default outside development, with
+// certificates from Vault when the keystore is Vault.
+func TestTLSModeDefaults(t *testing.T) {
+	c, err := resolve(t)
+	if err != nil || c.TLSMode() != config.TLSOff {
+		t.Fatalf("dev node: mode %q (%v)", c.TLSMode(), err)
+	}
+	c, err = resolve(t, "-config", writeFile(t, vaultNode+"grpc:\n  tls:\n    hosts: [cix.example, 10.0.0.7, \"::1\"]\n"))
+	if err != nil || c.TLSMode() != config.TLSVault || len(c.GRPC.TLS.Hosts) != 3 {
+		t.Fatalf("vault node: mode %q hosts %v (%v)", c.TLSMode(), c.GRPC.TLS.Hosts, err)
+	}
+	c, err = resolve(t, "-config", writeFile(t, vaultNode+"grpc:\n  tls:\n    mode: files\n    cert_file: /c\n    key_file: /k\n    client_ca_file: /ca\n"))
+	if err != nil || c.TLSMode() != config.TLSFiles {
+		t.Fatalf("vault node with files: mode %q (%v)", c.TLSMode(), err)
+	}
+	if c, err = resolve(t, "-config", writeFile(t, vaultNode), "-tls", "off"); err != nil || c.TLSMode() != config.TLSOff {
+		t.Fatalf("vault node with -tls off: mode %q (%v)", c.TLSMode(), err)
 	}
 }
 

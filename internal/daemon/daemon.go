@@ -57,10 +57,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{})}
+	started := d // a failed start returns a nil d, but what started must be closed
 	defer func() {
 		if err != nil {
 			cancel()
-			d.close()
+			started.close()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -122,7 +123,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if d.node, err = node.New(node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log}); err != nil {
 		return nil, err
 	}
-	tlsCfg, err := serverTLS(cfg, d.ks)
+	tlsCfg, err := serverTLS(cfg, d.ks, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("grpc tls: %w", err)
 	}
@@ -131,13 +132,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}
 	d.srv = api.NewServer(d.node, log, api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg})
 	if d.vault != nil {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			if err := d.vault.identity.Run(ctx); err != nil && ctx.Err() == nil {
-				d.fail(fmt.Errorf("vault identity: %w", err))
-			}
-		}()
+		for name, run := range d.vault.runners() {
+			d.wg.Add(1)
+			go func() {
+				defer d.wg.Done()
+				if err := run(ctx); err != nil && ctx.Err() == nil {
+					d.fail(fmt.Errorf("%s: %w", name, err))
+				}
+			}()
+		}
 	}
 	d.wg.Add(2)
 	go func() {

@@ -53,6 +53,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "gRPC without TLS: every local caller is admitted\n")
 	case config.TLSDev:
 		fmt.Fprintf(stdout, "mutual TLS: client certificates per role in %s (cix --ca %[1]s/ca.pem --cert %[1]s/analyst.pem --key %[1]s/analyst.key ...)\n", cfg.TLSDir())
+	case config.TLSVault:
+		fmt.Fprintf(stdout, "mutual TLS: server certificate from Vault PKI, renewed before expiry; clients need a certificate under %s (cix cert issue)\n", cfg.Trust.OwnAnchor)
 	default:
 		fmt.Fprintf(stdout, "mutual TLS: clients need a certificate from %s\n", cfg.GRPC.TLS.ClientCAFile)
 	}

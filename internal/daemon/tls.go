@@ -18,8 +18,8 @@ import (
 const devTLSLifetime = 30 * 24 * time.Hour
 
 // serverTLS builds the gRPC server's TLS configuration for cfg's mode; nil means
-// plaintext.
-func serverTLS(cfg config.Config, ks *trust.DevKeystore) (*tls.Config, error) {
+// plaintext. ks is the dev keystore (mode dev), v the Vault identity (mode vault).
+func serverTLS(cfg config.Config, ks *trust.DevKeystore, v *vaultIdentity) (*tls.Config, error) {
 	switch cfg.TLSMode() {
 	case config.TLSOff:
 		return nil, nil
@@ -39,6 +39,12 @@ func serverTLS(cfg config.Config, ks *trust.DevKeystore) (*tls.Config, error) {
 			return nil, fmt.Errorf("client CA %s: no PEM certificate", cfg.GRPC.TLS.ClientCAFile)
 		}
 		return api.ServerTLS(fc.GetCertificate, pool), nil
+	case config.TLSVault:
+		// Clients present their leaf and the node CA; only the administration's own
+		// anchor is trusted.
+		pool := x509.NewCertPool()
+		pool.AddCert(v.anchor)
+		return api.ServerTLS(v.tls.GetCertificate, pool), nil
 	}
 	return nil, fmt.Errorf("grpc.tls.mode %q", cfg.TLSMode())
 }

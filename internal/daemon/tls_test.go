@@ -20,16 +20,16 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// tlsClient connects to n with a client certificate (nil: none) trusting n's anchor.
-func tlsClient(t *testing.T, n *testNode, cert *tls.Certificate) nodev1.NodeServiceClient {
+// tlsClient connects to addr with a client certificate (nil: none) trusting anchor only.
+func tlsClient(t *testing.T, addr string, anchor *x509.Certificate, cert *tls.Certificate) nodev1.NodeServiceClient {
 	t.Helper()
 	pool := x509.NewCertPool()
-	pool.AddCert(n.ks.Anchor())
+	pool.AddCert(anchor)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
-	conn, err := grpc.NewClient(n.d.Addr(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,14 +50,18 @@ func clientCert(t *testing.T, ks *trust.DevKeystore, role trust.Role) *tls.Certi
 	return &pair
 }
 
-func TestMutualTLSRolesPerRPC(t *testing.T) {
-	nl := startNode(t, "NL", nil, nil, func(c *config.Config) { c.GRPC.TLS.Mode = config.TLSDev })
+// checkRolesPerRPC checks mutual TLS at the node serving addr under anchor: the
+// publisher publishes, the analyst subscribes and gets what was published, and each is
+// refused the other's RPCs with PermissionDenied; without a certificate, or with one of
+// another administration (foreign), the handshake is refused.
+func checkRolesPerRPC(t *testing.T, addr string, anchor *x509.Certificate, publisher, analyst, foreign *tls.Certificate) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	publish := func(c nodev1.NodeServiceClient) error {
+	publish := func(c nodev1.NodeServiceClient) (string, error) {
 		a := synth.ValidSeizure()
 		_, err := c.Publish(ctx, &nodev1.PublishRequest{Alert: a})
-		return err
+		return a.GetId(), err
 	}
 	subscribe := func(c nodev1.NodeServiceClient) error {
 		s, err := c.Subscribe(ctx, &nodev1.SubscribeRequest{})
@@ -66,40 +70,58 @@ func TestMutualTLSRolesPerRPC(t *testing.T) {
 		}
 		return err
 	}
-	publisher := tlsClient(t, nl, clientCert(t, nl.ks, trust.RolePublisher))
-	analyst := tlsClient(t, nl, clientCert(t, nl.ks, trust.RoleAnalyst))
-	if err := publish(publisher); err != nil {
+	pub, an := tlsClient(t, addr, anchor, publisher), tlsClient(t, addr, anchor, analyst)
+	id, err := publish(pub)
+	if err != nil {
 		t.Fatalf("publisher publishing: %v", err)
 	}
-	if err := subscribe(analyst); err != nil {
+	if err := subscribe(an); err != nil {
 		t.Fatalf("analyst subscribing: %v", err)
 	}
-	if err := publish(analyst); status.Code(err) != codes.PermissionDenied {
+	eventually(t, wait, "analyst getting the published alert", func() bool {
+		res, err := an.Get(ctx, &nodev1.GetRequest{Id: id})
+		if c := status.Code(err); c != codes.OK && c != codes.NotFound {
+			t.Fatalf("analyst getting: %v", err)
+		}
+		return res.GetAlert().GetAlert().GetId() == id
+	})
+	if _, err := publish(an); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("analyst publishing: %v, want PermissionDenied", err)
 	}
-	if err := subscribe(publisher); status.Code(err) != codes.PermissionDenied {
+	if err := subscribe(pub); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("publisher subscribing: %v, want PermissionDenied", err)
 	}
-
 	// No client certificate: the handshake fails, nothing is served.
-	if err := publish(tlsClient(t, nl, nil)); status.Code(err) != codes.Unavailable {
+	if _, err := publish(tlsClient(t, addr, anchor, nil)); status.Code(err) != codes.Unavailable {
 		t.Fatalf("without a certificate: %v, want Unavailable (handshake refused)", err)
 	}
-	// A certificate of another administration does not chain to NL's anchor.
+	// A certificate of another administration does not chain to the node's anchor.
+	if _, err := publish(tlsClient(t, addr, anchor, foreign)); status.Code(err) != codes.Unavailable {
+		t.Fatalf("certificate of another administration: %v, want Unavailable (handshake refused)", err)
+	}
+}
+
+func TestMutualTLSRolesPerRPC(t *testing.T) {
+	nl := startNode(t, "NL", nil, nil, func(c *config.Config) { c.GRPC.TLS.Mode = config.TLSDev })
 	be, err := trust.OpenDevKeystore(filepath.Join(t.TempDir(), "be"), "BE", "n1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := publish(tlsClient(t, nl, clientCert(t, be, trust.RolePublisher))); status.Code(err) != codes.Unavailable {
-		t.Fatalf("certificate of BE: %v, want Unavailable (handshake refused)", err)
-	}
+	checkRolesPerRPC(t, nl.d.Addr(), nl.ks.Anchor(), clientCert(t, nl.ks, trust.RolePublisher),
+		clientCert(t, nl.ks, trust.RoleAnalyst), clientCert(t, be, trust.RolePublisher))
 
 	// The dev mode wrote a client certificate per role for the command line.
 	pair, err := tls.LoadX509KeyPair(filepath.Join(nl.cfg.TLSDir(), "admin.pem"), filepath.Join(nl.cfg.TLSDir(), "admin.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := subscribe(tlsClient(t, nl, &pair)); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	s, err := tlsClient(t, nl.d.Addr(), nl.ks.Anchor(), &pair).Subscribe(ctx, &nodev1.SubscribeRequest{})
+	if err == nil {
+		_, err = s.Recv()
+	}
+	if err != nil {
 		t.Fatalf("admin from data_dir/tls: %v", err)
 	}
 }

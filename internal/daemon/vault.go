@@ -12,11 +12,22 @@ import (
 	"github.com/cix-exchange/cix/internal/vault"
 )
 
-// vaultIdentity is a node identity certified by the administration's Vault PKI.
+// vaultIdentity is a node identity certified by the administration's Vault PKI, with,
+// in grpc.tls.mode vault, the node's gRPC server certificate.
 type vaultIdentity struct {
 	session  *vault.Session
 	identity *reportingIdentity
+	tls      *vault.TLSCertificate // nil unless grpc.tls.mode is vault
 	anchor   *x509.Certificate
+}
+
+// runners are the renewal loops to run while the node runs, by name.
+func (v *vaultIdentity) runners() map[string]func(context.Context) error {
+	r := map[string]func(context.Context) error{"vault identity": v.identity.Run}
+	if v.tls != nil {
+		r["vault tls"] = v.tls.Run
+	}
+	return r
 }
 
 // reportingIdentity adds trust.StatusReporter to the Vault identity, so GetNodeInfo says
@@ -36,8 +47,9 @@ func (r reportingIdentity) IdentityStatus() (state, detail string) {
 	}
 }
 
-// startVaultIdentity logs in to Vault and has a first node key certified. The pinned
-// own anchor checks every chain Vault returns.
+// startVaultIdentity logs in to Vault and has a first node key certified and, in
+// grpc.tls.mode vault, a first server certificate issued. The pinned own anchor checks
+// every chain Vault returns.
 func startVaultIdentity(ctx context.Context, cfg config.Config, log *slog.Logger) (*vaultIdentity, error) {
 	anchors, err := trust.LoadAnchors(cfg.Trust.OwnAnchor)
 	if err != nil {
@@ -56,11 +68,22 @@ func startVaultIdentity(ctx context.Context, cfg config.Config, log *slog.Logger
 	}
 	id, err := vault.NewIdentity(ctx, sess.Client(), vault.IdentityConfig{
 		Administration: cfg.Administration, Node: cfg.Node, Mount: cfg.Vault.PKIMount, Role: cfg.Vault.PKIRole,
-		Anchor: anchor, Log: log,
+		Anchor: anchor, Renewal: vault.Renewal{Log: log},
 	})
 	if err != nil {
 		sess.Stop()
 		return nil, fmt.Errorf("vault identity: %w", err)
 	}
-	return &vaultIdentity{session: sess, identity: &reportingIdentity{id}, anchor: anchor}, nil
+	v := &vaultIdentity{session: sess, identity: &reportingIdentity{id}, anchor: anchor}
+	if cfg.TLSMode() == config.TLSVault {
+		v.tls, err = vault.NewTLSCertificate(ctx, sess.Client(), vault.TLSConfig{
+			Administration: cfg.Administration, Node: cfg.Node, Mount: cfg.Vault.PKIMount, Role: cfg.Vault.TLSRole,
+			Hosts: cfg.GRPC.TLS.Hosts, Anchor: anchor, Renewal: vault.Renewal{Log: log},
+		})
+		if err != nil {
+			sess.Stop()
+			return nil, fmt.Errorf("grpc tls: %w", err)
+		}
+	}
+	return v, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -21,6 +22,9 @@ const nodeURIPrefix = "urn:cix:node:"
 var (
 	adminRE = regexp.MustCompile(`^[A-Z]{2}$`)
 	nodeRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	// hostRE matches DNS host names: dot-separated labels of lower-case letters, digits
+	// and inner hyphens.
+	hostRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 )
 
 // ValidAdministration reports whether s is an ISO 3166-1 alpha-2 code in upper case.
@@ -29,6 +33,10 @@ func ValidAdministration(s string) bool { return adminRE.MatchString(s) }
 // ValidNodeName reports whether name can name a node: lower-case letters, digits and
 // hyphens, at most 63 characters, starting with a letter or digit.
 func ValidNodeName(name string) bool { return nodeRE.MatchString(name) }
+
+// ValidHost reports whether h can name a TLS server: an IP address, or a DNS host name
+// in lower case without wildcard.
+func ValidHost(h string) bool { return net.ParseIP(h) != nil || hostRE.MatchString(h) }
 
 // NodeURI returns the URI SAN naming node of admin.
 func NodeURI(admin, node string) *url.URL {

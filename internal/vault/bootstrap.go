@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ const (
 	intermediateTTL = "43800h" // 5 years
 	// DefaultCertTTL is the lifetime of node signing certificates.
 	DefaultCertTTL = 24 * time.Hour
+	// DefaultTLSCertTTL is the lifetime of nodes' gRPC server certificates.
+	DefaultTLSCertTTL = 72 * time.Hour
+	// DefaultClientCertTTL is the longest lifetime of gRPC client certificates.
+	DefaultClientCertTTL = 30 * 24 * time.Hour
 	// DefaultTokenTTL and DefaultTokenMaxTTL bound the tokens of AppRole logins.
 	DefaultTokenTTL    = time.Hour
 	DefaultTokenMaxTTL = 24 * time.Hour
@@ -30,14 +35,41 @@ const (
 // BootstrapOption adjusts Bootstrap.
 type BootstrapOption func(*bootstrapOptions)
 
+// DefaultTLSHosts are the names a node's gRPC server certificate may carry unless
+// WithTLSHosts says otherwise: loopback, for development and tests.
+var DefaultTLSHosts = []string{"localhost", "127.0.0.1"}
+
 type bootstrapOptions struct {
 	certTTL, tokenTTL, tokenMaxTTL time.Duration
+	tlsCertTTL, clientCertTTL      time.Duration
+	tlsHosts                       []string
 	publicURL                      string
 }
 
 // WithCertTTL sets the lifetime (and maximum) of node signing certificates (default 24h).
 func WithCertTTL(ttl time.Duration) BootstrapOption {
 	return func(o *bootstrapOptions) { o.certTTL = ttl }
+}
+
+// WithTLSCertTTL sets the lifetime (and maximum) of the nodes' gRPC server
+// certificates (default 72h).
+func WithTLSCertTTL(ttl time.Duration) BootstrapOption {
+	return func(o *bootstrapOptions) { o.tlsCertTTL = ttl }
+}
+
+// WithClientCertTTL sets the default and maximum lifetime of gRPC client certificates
+// (default 30 days).
+func WithClientCertTTL(ttl time.Duration) BootstrapOption {
+	return func(o *bootstrapOptions) { o.clientCertTTL = ttl }
+}
+
+// WithTLSHosts sets the DNS names and IP addresses a node's gRPC server certificate may
+// carry (default DefaultTLSHosts); @NODE@ in a name stands for the node's name, as in
+// "@NODE@.cix.example". Vault cannot limit IP addresses to a list: with any IP address
+// here, a node may have its server certificate name any IP address, so production
+// nodes are best named by DNS names only.
+func WithTLSHosts(hosts ...string) BootstrapOption {
+	return func(o *bootstrapOptions) { o.tlsHosts = hosts }
 }
 
 // WithTokenTTL sets the TTL and maximum TTL of AppRole tokens (default 1h and 24h).
@@ -111,15 +143,21 @@ func NewSecretID(ctx context.Context, client *api.Client, role string, wrapTTL t
 }
 
 // Bootstrap prepares the Vault of administration admin for nodes, idempotently: PKI root
-// (the trust anchor) and intermediate, one PKI role, policy and AppRole role per node,
-// the Transit seal key with its policy and role, and the KV mount of node secrets. Run
+// (the trust anchor) and intermediate, per node two PKI roles (signing key, gRPC server
+// certificate), a policy and an AppRole role, one PKI role per gRPC client role with the
+// policy of client certificate issuers, the Transit seal key with its policy and role,
+// and the KV mount of node secrets. Run
 // again, it changes nothing but roles and policies (which it rewrites) and adds new
 // nodes. An existing root of another administration is an error, never replaced.
 //
 // client needs a token allowed to manage mounts, auth methods and policies (a root or
 // operator token). deploy/vault/bootstrap.sh performs the same steps with the vault CLI.
 func Bootstrap(ctx context.Context, client *api.Client, admin string, nodes []string, opts ...BootstrapOption) (*BootstrapResult, error) {
-	o := bootstrapOptions{certTTL: DefaultCertTTL, tokenTTL: DefaultTokenTTL, tokenMaxTTL: DefaultTokenMaxTTL, publicURL: strings.TrimRight(client.Address(), "/")}
+	o := bootstrapOptions{
+		certTTL: DefaultCertTTL, tokenTTL: DefaultTokenTTL, tokenMaxTTL: DefaultTokenMaxTTL,
+		tlsCertTTL: DefaultTLSCertTTL, clientCertTTL: DefaultClientCertTTL, tlsHosts: DefaultTLSHosts,
+		publicURL: strings.TrimRight(client.Address(), "/"),
+	}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -129,6 +167,9 @@ func Bootstrap(ctx context.Context, client *api.Client, admin string, nodes []st
 	for _, n := range nodes {
 		if !trust.ValidNodeName(n) {
 			return nil, fmt.Errorf("bootstrap: invalid node name %q", n)
+		}
+		if _, _, err := nodeHosts(o.tlsHosts, n); err != nil {
+			return nil, fmt.Errorf("bootstrap: %w", err)
 		}
 	}
 	b := &bootstrapper{c: client, admin: admin, o: o}
@@ -176,6 +217,9 @@ func (b *bootstrapper) run(ctx context.Context, nodes []string) (*BootstrapResul
 		if res.NodeRoleIDs[n], err = b.node(ctx, n); err != nil {
 			return nil, err
 		}
+	}
+	if err := b.clients(ctx); err != nil {
+		return nil, err
 	}
 	if res.SealRoleID, err = b.seal(ctx); err != nil {
 		return nil, err
@@ -324,23 +368,73 @@ func (b *bootstrapper) caCert(ctx context.Context, mount string) (*x509.Certific
 	return c, nil
 }
 
-// nodeRoleParams are the PKI role restricting a node's certificates to its own URI SAN
-// and the common name "cix node <node>" (the only "domain" allowed, as a bare name; not
-// a hostname, so it is not copied into the DNS SANs).
-func (b *bootstrapper) nodeRoleParams(node string) map[string]any {
-	ttl := b.o.certTTL.String()
-	return map[string]any{
-		"key_type": "ed25519", "allowed_uri_sans": trust.NodeURI(b.admin, node).String(),
-		"allowed_uri_sans_template": false, "allow_any_name": false, "allowed_domains": []string{NodeCommonName(node)},
-		"allow_bare_domains": true, "allow_subdomains": false, "allow_glob_domains": false,
-		"allow_wildcard_certificates": false, "allow_localhost": false, "allow_ip_sans": false, "allowed_other_sans": []string{},
-		"allowed_serial_numbers": []string{}, "enforce_hostnames": false, "require_cn": false,
-		"use_csr_common_name": false, "use_csr_sans": false, "country": b.admin,
-		"organization": "cix administration " + b.admin, "ou": []string{}, "ttl": ttl, "max_ttl": ttl,
+// roleParams are the parameters of a PKI role that signs CSRs of ed25519 keys for ttl,
+// with the names and subject of the request (never those of the CSR), digital signature
+// only, and nothing else allowed: allow sets what the role does allow.
+func (b *bootstrapper) roleParams(ttl time.Duration, allow map[string]any) map[string]any {
+	return merge(map[string]any{
+		"key_type": "ed25519", "allowed_uri_sans": []string{}, "allowed_uri_sans_template": false,
+		"allow_any_name": false, "allowed_domains": []string{}, "allow_bare_domains": false, "allow_subdomains": false,
+		"allow_glob_domains": false, "allow_wildcard_certificates": false, "allow_localhost": false, "allow_ip_sans": false,
+		"allowed_other_sans": []string{}, "allowed_serial_numbers": []string{}, "enforce_hostnames": false,
+		"require_cn": false, "use_csr_common_name": false, "use_csr_sans": false, "country": b.admin,
+		"organization": "cix administration " + b.admin, "ou": []string{}, "ttl": ttl.String(), "max_ttl": ttl.String(),
 		"key_usage": []string{"DigitalSignature"}, "ext_key_usage": []string{},
 		"server_flag": false, "client_flag": false, "code_signing_flag": false,
 		"email_protection_flag": false, "basic_constraints_valid_for_non_ca": true, "no_store": false,
+	}, allow)
+}
+
+// nodeRoleParams are the PKI role restricting a node's signing certificates to its own
+// URI SAN and the common name "cix node <node>" (the only "domain" allowed, as a bare
+// name; not a hostname, so it is not copied into the DNS SANs).
+func (b *bootstrapper) nodeRoleParams(node string) map[string]any {
+	return b.roleParams(b.o.certTTL, map[string]any{
+		"allowed_uri_sans": trust.NodeURI(b.admin, node).String(), "allowed_domains": []string{NodeCommonName(node)},
+		"allow_bare_domains": true,
+	})
+}
+
+// tlsServerRoleParams are the PKI role of a node's gRPC server certificates: server
+// authentication for the node's host names and addresses exactly (no subdomain, no
+// wildcard), and no URI SAN, so a server certificate never passes for a node's signing
+// certificate.
+func (b *bootstrapper) tlsServerRoleParams(node string) map[string]any {
+	dns, ips, _ := nodeHosts(b.o.tlsHosts, node)
+	return b.roleParams(b.o.tlsCertTTL, map[string]any{
+		"allowed_domains": dns, "allow_bare_domains": true, "enforce_hostnames": true, "allow_ip_sans": len(ips) > 0,
+		"server_flag": true,
+	})
+}
+
+// tlsClientRoleParams are the PKI role of client certificates with role: client
+// authentication for URI SANs urn:cix:client:<ADMIN>:<role>:<name> only, so that a
+// certificate of one role cannot be signed under another role's name.
+func (b *bootstrapper) tlsClientRoleParams(role trust.Role) map[string]any {
+	return b.roleParams(b.o.clientCertTTL, map[string]any{
+		"allowed_uri_sans": trust.ClientURI(b.admin, role, "*").String(), "ou": []string{string(role)},
+		"client_flag": true,
+	})
+}
+
+// nodeHosts splits a node's TLS host names (@NODE@ replaced) into DNS names and IP
+// addresses.
+func nodeHosts(hosts []string, node string) (dns, ips []string, err error) {
+	if len(hosts) == 0 {
+		return nil, nil, errors.New("no TLS host names")
 	}
+	for _, h := range hosts {
+		h = strings.ReplaceAll(h, "@NODE@", node)
+		switch {
+		case !trust.ValidHost(h):
+			return nil, nil, fmt.Errorf("TLS host %q is neither a host name nor an IP address", h)
+		case net.ParseIP(h) != nil:
+			ips = append(ips, h)
+		default:
+			dns = append(dns, h)
+		}
+	}
+	return dns, ips, nil
 }
 
 // appRoleParams are the parameters of an AppRole role bound to policy.
@@ -352,12 +446,27 @@ func (b *bootstrapper) appRoleParams(policy string) map[string]any {
 	}
 }
 
-// node creates node's PKI role, policy and AppRole role and returns the role id.
+// node creates node's PKI roles (signing key, gRPC server), policy and AppRole role
+// and returns the role id.
 func (b *bootstrapper) node(ctx context.Context, node string) (string, error) {
 	if _, err := b.write(ctx, PKIMount+"/roles/"+NodeRole(node), b.nodeRoleParams(node)); err != nil {
 		return "", err
 	}
+	if _, err := b.write(ctx, PKIMount+"/roles/"+TLSServerRole(node), b.tlsServerRoleParams(node)); err != nil {
+		return "", err
+	}
 	return b.appRole(ctx, NodeRole(node), NodePolicy(node), "node", node)
+}
+
+// clients creates the PKI role of each client role and the policy of client
+// certificate issuers.
+func (b *bootstrapper) clients(ctx context.Context) error {
+	for _, r := range trust.Roles {
+		if _, err := b.write(ctx, PKIMount+"/roles/"+TLSClientRole(r), b.tlsClientRoleParams(r)); err != nil {
+			return err
+		}
+	}
+	return b.policy(ctx, ClientIssuerPolicy, "client-issuer", "")
 }
 
 // seal creates the Transit seal key (never exportable) and its policy and AppRole role.
@@ -401,12 +510,8 @@ func (b *bootstrapper) sealRoleParams() map[string]any {
 // appRole writes policy (rendered from template) and an AppRole role bound to it, and
 // returns the role id.
 func (b *bootstrapper) appRole(ctx context.Context, role, policy, template, node string) (string, error) {
-	rules, err := RenderPolicy(template, b.admin, node)
-	if err != nil {
+	if err := b.policy(ctx, policy, template, node); err != nil {
 		return "", err
-	}
-	if err := b.c.Sys().PutPolicyWithContext(ctx, policy, rules); err != nil {
-		return "", fmt.Errorf("write policy %s: %w", policy, err)
 	}
 	rolePath := "auth/" + AppRoleMount + "/role/" + role
 	if _, err := b.write(ctx, rolePath, b.appRoleParams(policy)); err != nil {
@@ -421,6 +526,18 @@ func (b *bootstrapper) appRole(ctx context.Context, role, policy, template, node
 		return "", fmt.Errorf("no role id for %s", role)
 	}
 	return id, nil
+}
+
+// policy writes policy, rendered from template.
+func (b *bootstrapper) policy(ctx context.Context, policy, template, node string) error {
+	rules, err := RenderPolicy(template, b.admin, node)
+	if err != nil {
+		return err
+	}
+	if err := b.c.Sys().PutPolicyWithContext(ctx, policy, rules); err != nil {
+		return fmt.Errorf("write policy %s: %w", policy, err)
+	}
+	return nil
 }
 
 func (b *bootstrapper) write(ctx context.Context, path string, data map[string]any) (*api.Secret, error) {

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/cix-exchange/cix/internal/vault"
@@ -75,10 +76,12 @@ func TestBootstrapScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	bySh, byGo := vaulttest.Start(t), vaulttest.Start(t)
+	tlsHosts := []string{"@NODE@.cix.example", "localhost", "127.0.0.1", "::1"}
 	out := t.TempDir()
 	run := func() string {
 		cmd := exec.Command(bash, script)
-		cmd.Env = append(bySh.CLIEnv(), "ADMIN="+admin, "NODES="+strings.Join(nodes, " "), "OUT="+out, "VAULT="+bySh.Binary)
+		cmd.Env = append(bySh.CLIEnv(), "ADMIN="+admin, "NODES="+strings.Join(nodes, " "), "OUT="+out, "VAULT="+bySh.Binary,
+			"TLS_HOSTS="+strings.Join(tlsHosts, " "), "TLS_CERT_TTL=48h")
 		b, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("bootstrap.sh: %v\n%s", err, b)
@@ -91,7 +94,7 @@ func TestBootstrapScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := vault.Bootstrap(ctx(t), byGo.Client, admin, nodes); err != nil {
+	if _, err := vault.Bootstrap(ctx(t), byGo.Client, admin, nodes, vault.WithTLSHosts(tlsHosts...), vault.WithTLSCertTTL(48*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if want, got := stateOf(t, byGo), stateOf(t, bySh); !reflect.DeepEqual(want, got) {
@@ -160,9 +163,15 @@ func stateOf(t *testing.T, srv *vaulttest.Server) map[string]any {
 	st["auth "+vault.AppRoleMount] = auths[vault.AppRoleMount+"/"].Type
 	for _, n := range nodes {
 		read(vault.PKIMount + "/roles/" + vault.NodeRole(n))
+		read(vault.PKIMount + "/roles/" + vault.TLSServerRole(n))
 		read("auth/" + vault.AppRoleMount + "/role/" + vault.NodeRole(n))
 		read("sys/policy/" + vault.NodePolicy(n))
 	}
+	for _, r := range trust.Roles {
+		read(vault.PKIMount + "/roles/" + vault.TLSClientRole(r))
+	}
+	read("sys/policy/" + vault.ClientIssuerPolicy)
+	read(vault.PKIMount + "/roles/" + vault.SealPKIRole)
 	read("auth/" + vault.AppRoleMount + "/role/" + vault.SealRole)
 	read("sys/policy/" + vault.SealPolicy)
 	read(vault.TransitMount+"/keys/"+vault.SealKey, "keys", "name")

@@ -120,6 +120,12 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// fastRenewal looks at clock every 10ms and retries failures within 200ms.
+func fastRenewal(t *testing.T, clock *fakeClock) vault.Renewal {
+	return vault.Renewal{Now: clock.Now, Tick: 10 * time.Millisecond, RetryMin: 50 * time.Millisecond,
+		RetryMax: 200 * time.Millisecond, Log: testLog(t)}
+}
+
 // testLog is a logger writing to t.Log until the test's cleanups have run.
 func testLog(t *testing.T) *slog.Logger {
 	w := &tWriter{t: t}

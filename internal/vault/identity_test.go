@@ -24,7 +24,7 @@ func TestIdentityChainVerifies(t *testing.T) {
 	e := newEnv(t)
 	s := e.nodeSession(t, "nl-1")
 	id, err := vault.NewIdentity(ctx(t), s.Client(), vault.IdentityConfig{
-		Administration: admin, Node: "nl-1", Anchor: e.res.Anchor, Log: testLog(t),
+		Administration: admin, Node: "nl-1", Anchor: e.res.Anchor, Renewal: vault.Renewal{Log: testLog(t)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +152,7 @@ func newIdentity(t *testing.T, e *env, clock *fakeClock) *vault.Identity {
 	t.Helper()
 	s := e.nodeSession(t, "nl-1")
 	id, err := vault.NewIdentity(ctx(t), s.Client(), vault.IdentityConfig{
-		Administration: admin, Node: "nl-1", Anchor: e.res.Anchor, Now: clock.Now,
-		Tick: 10 * time.Millisecond, RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, Log: testLog(t),
+		Administration: admin, Node: "nl-1", Anchor: e.res.Anchor, Renewal: fastRenewal(t, clock),
 	})
 	if err != nil {
 		t.Fatal(err)

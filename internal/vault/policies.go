@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cix-exchange/cix/internal/trust"
 )
 
 // policyFS holds the policy templates. deploy/vault/bootstrap.sh renders the same files
@@ -37,10 +39,21 @@ const (
 	// a sealed document was stored, so a short one suffices: each signing session gets a
 	// fresh certificate.
 	SealCertTTL = 30 * 24 * time.Hour
+	// ClientIssuerPolicy lets the administration's operators have client certificates
+	// signed under the TLSClientRole roles, and nothing else. Bootstrap writes it; the
+	// operators' own auth method (OIDC, userpass, ...) attaches it to their tokens.
+	ClientIssuerPolicy = "cix-client-issuer"
 )
 
 // NodeRole is the name of a node's PKI role and of its AppRole role.
 func NodeRole(node string) string { return "node-" + node }
+
+// TLSServerRole is the name of the PKI role of a node's gRPC server certificates.
+func TLSServerRole(node string) string { return "tls-server-" + node }
+
+// TLSClientRole is the name of the PKI role of client certificates with role, which
+// certify only URI SANs urn:cix:client:<ADMIN>:<role>:<name>.
+func TLSClientRole(role trust.Role) string { return "tls-client-" + string(role) }
 
 // NodeCommonName is the subject common name of a node's certificates.
 func NodeCommonName(node string) string { return "cix node " + node }
@@ -51,8 +64,8 @@ func NodePolicy(node string) string { return "cix-node-" + node }
 // NodeCredsPath is the KV path (under KVMount) of a node's NATS credentials.
 func NodeCredsPath(node string) string { return "nodes/" + node + "/nats" }
 
-// RenderPolicy renders the policy template name ("node" or "admin-seal") for admin and
-// node, replacing @ADMIN@ and @NODE@.
+// RenderPolicy renders the policy template name ("node", "admin-seal" or
+// "client-issuer") for admin and node, replacing @ADMIN@ and @NODE@.
 func RenderPolicy(name, admin, node string) (string, error) {
 	b, err := policyFS.ReadFile("policies/" + name + ".hcl")
 	if err != nil {

@@ -1,13 +1,19 @@
 # Policy of cix node @NODE@ of administration @ADMIN@ (rendered from
 # internal/vault/policies/node.hcl by the Go bootstrap and by deploy/vault/bootstrap.sh).
 #
-# Least privilege: the node may have its own CSRs signed under its own PKI role, which
-# certifies only urn:cix:node:@ADMIN@:@NODE@, read its own secrets, and keep its own
-# token alive. Nothing else: no other node's role or secrets, no Transit, no PKI
-# administration.
+# Least privilege: the node may have its own CSRs signed under its own PKI roles (its
+# signing key, certified only as urn:cix:node:@ADMIN@:@NODE@, and its gRPC server key,
+# certified only for its configured host names), read its own secrets, and keep its own
+# token alive. Nothing else: no other node's roles or secrets, no client certificates,
+# no Transit, no PKI administration.
 
 # Certify the node's signing key (a CSR; the private key never leaves the node).
 path "pki-cix/sign/node-@NODE@" {
+  capabilities = ["update"]
+}
+
+# Certify the node's gRPC TLS server key (a CSR too; the key stays in memory).
+path "pki-cix/sign/tls-server-@NODE@" {
   capabilities = ["update"]
 }
 

@@ -215,6 +215,23 @@ func (s *Server) LogTail(n int) string {
 	return string(b)
 }
 
+// ClientWithPolicies returns an API client for the server whose token holds only
+// policies (not Vault's default policy), valid for an hour: a token as an operator or
+// a node would hold.
+func (s *Server) ClientWithPolicies(t testing.TB, policies ...string) *api.Client {
+	t.Helper()
+	tok, err := s.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: policies, NoDefaultPolicy: true, TTL: "1h"})
+	if err != nil {
+		t.Fatalf("create a token with policies %v: %v", policies, err)
+	}
+	c, err := s.Client.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(tok.Auth.ClientToken)
+	return c
+}
+
 // CLIEnv is the environment for running the vault CLI (s.Binary) against the server
 // with the root token.
 func (s *Server) CLIEnv() []string {
