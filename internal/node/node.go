@@ -31,6 +31,10 @@ type Options struct {
 	VerifyWorkers int
 	// IngestBatch is the most messages verified and stored together; 256 by default.
 	IngestBatch int
+	// NATSCredentials, when set, reports the NATS credentials renewed from a service
+	// that can fail (Vault): trust.StateOK or trust.StateDegraded, why if degraded, and
+	// the version in use. NodeInfo includes it.
+	NATSCredentials func() (state, detail string, version int)
 }
 
 // Node is one administration's cix node.
@@ -43,6 +47,7 @@ type Node struct {
 	now     func() time.Time
 	workers int
 	batch   int
+	creds   func() (state, detail string, version int)
 }
 
 // New assembles a node. Call Run to start receiving.
@@ -61,7 +66,7 @@ func New(o Options) (*Node, error) {
 	}
 	return &Node{
 		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, log: o.Logger, now: o.Now,
-		workers: o.VerifyWorkers, batch: o.IngestBatch,
+		workers: o.VerifyWorkers, batch: o.IngestBatch, creds: o.NATSCredentials,
 	}, nil
 }
 
