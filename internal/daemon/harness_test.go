@@ -33,16 +33,7 @@ type nodeOpt func(*config.Config)
 // with a loopback listener, as a dev node does; otherwise it joins those servers.
 func startNode(t *testing.T, admin string, urls []string, anchors []string, opts ...nodeOpt) *testNode {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), admin)
-	cfg := config.Default()
-	cfg.Administration, cfg.Node, cfg.DataDir = admin, "n1", dir
-	cfg.GRPC.Listen = "127.0.0.1:0"
-	cfg.NATS.URLs = urls
-	cfg.NATS.EmbeddedListen = "127.0.0.1:0"
-	cfg.Trust.Anchors = anchors
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := nodeConfig(t, admin, urls, anchors, opts...)
 	// The keystore is created before the node so its anchor path is known; the node
 	// opens the same one.
 	var ks *trust.DevKeystore
@@ -52,11 +43,7 @@ func startNode(t *testing.T, admin string, urls []string, anchors []string, opts
 			t.Fatal(err)
 		}
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	d, err := daemon.Start(context.Background(), cfg, log)
+	d, err := daemon.Start(context.Background(), cfg, testLog(t))
 	if err != nil {
 		t.Fatalf("start %s: %v", admin, err)
 	}
@@ -71,6 +58,30 @@ func startNode(t *testing.T, admin string, urls []string, anchors []string, opts
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &testNode{d: d, cfg: cfg, conn: conn, client: nodev1.NewNodeServiceClient(conn), admin: nodev1.NewAdminServiceClient(conn), ks: ks}
+}
+
+// nodeConfig is the configuration startNode starts a node of admin with: node n1, its
+// data in a temporary directory, free loopback ports, then opts.
+func nodeConfig(t *testing.T, admin string, urls []string, anchors []string, opts ...nodeOpt) config.Config {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Administration, cfg.Node, cfg.DataDir = admin, "n1", filepath.Join(t.TempDir(), admin)
+	cfg.GRPC.Listen = "127.0.0.1:0"
+	cfg.NATS.URLs = urls
+	cfg.NATS.EmbeddedListen = "127.0.0.1:0"
+	cfg.Trust.Anchors = anchors
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return cfg
+}
+
+// testLog discards logs, or writes them to the test log with -v.
+func testLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
 type tWriter struct{ t *testing.T }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/cix-exchange/cix/internal/config"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
@@ -27,30 +28,13 @@ func TestVaultIdentityEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	anchorPath := filepath.Join(dir, "NL-anchor.pem")
-	if err := os.WriteFile(anchorPath, boot.AnchorPEM, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	wrapped, err := boot.NodeSecretID(ctx, "n1", 300_000_000_000) // 5 minutes
-	if err != nil {
-		t.Fatal(err)
-	}
-	secretFile := filepath.Join(dir, "secret-id")
-	if err := os.WriteFile(secretFile, []byte(wrapped), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("VAULT_ADDR", v.Addr)
-	t.Setenv("VAULT_TOKEN", "")
+	anchorPath, onVault := vaultKeystore(t, v, boot, "n1")
 
 	beKS, err := trust.OpenDevKeystore(filepath.Join(dir, "BE", "keys"), "BE", "n1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	nl := startNode(t, "NL", nil, []string{beKS.AnchorPath()}, func(c *config.Config) {
-		c.Trust.Keystore, c.Trust.OwnAnchor = "vault", anchorPath
-		c.GRPC.TLS.Mode = config.TLSOff // mutual TLS is tested on its own
-		c.Vault = config.Vault{Auth: "approle", RoleID: boot.NodeRoleIDs["n1"], SecretIDFile: secretFile, WrappedSecretID: true}
-	})
+	nl := startNode(t, "NL", nil, []string{beKS.AnchorPath()}, onVault)
 	be := startNode(t, "BE", []string{nl.d.NATSURL()}, []string{anchorPath}, func(c *config.Config) {
 		c.DataDir = filepath.Join(dir, "BE")
 	})
@@ -72,5 +56,33 @@ func TestVaultIdentityEndToEnd(t *testing.T) {
 	info, err := nl.admin.GetNodeInfo(ctx, &nodev1.GetNodeInfoRequest{})
 	if err != nil || info.GetKeyid() != got.GetSigner().GetKeyid() || info.GetIdentityState() != "ok" {
 		t.Fatalf("node info %v %v", info, err)
+	}
+}
+
+// vaultKeystore prepares what a node needs to log in to v, bootstrapped by boot, with
+// AppRole and a wrapped secret id: the administration's anchor (its path is returned)
+// and the secret id file, and points VAULT_ADDR at v. The option puts the node on the
+// vault keystore, with plaintext gRPC (mutual TLS is tested on its own).
+func vaultKeystore(t *testing.T, v *vaulttest.Server, boot *vault.BootstrapResult, node string) (anchorPath string, opt nodeOpt) {
+	t.Helper()
+	dir := t.TempDir()
+	anchorPath = filepath.Join(dir, boot.Administration+"-anchor.pem")
+	if err := os.WriteFile(anchorPath, boot.AnchorPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wrapped, err := boot.NodeSecretID(context.Background(), node, 5*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secretFile := filepath.Join(dir, "secret-id")
+	if err := os.WriteFile(secretFile, []byte(wrapped), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VAULT_ADDR", v.Addr)
+	t.Setenv("VAULT_TOKEN", "")
+	return anchorPath, func(c *config.Config) {
+		c.Trust.Keystore, c.Trust.OwnAnchor = "vault", anchorPath
+		c.GRPC.TLS.Mode = config.TLSOff
+		c.Vault = config.Vault{Auth: "approle", RoleID: boot.NodeRoleIDs[node], SecretIDFile: secretFile, WrappedSecretID: true}
 	}
 }
