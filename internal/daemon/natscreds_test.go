@@ -19,9 +19,7 @@ import (
 	"github.com/cix-exchange/cix/internal/natsembed/natsauthtest"
 	"github.com/cix-exchange/cix/internal/synth"
 	"github.com/cix-exchange/cix/internal/vault"
-	"github.com/cix-exchange/cix/internal/vault/vaulttest"
 	"github.com/google/uuid"
-	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -126,12 +124,8 @@ func TestNATSCredsFromVault(t *testing.T) {
 	u1, u2 := acct.NewUser("nl-n1-1"), acct.NewUser("nl-n1-2")
 	ns := op.StartServer(t, "cix-hub")
 
-	v := vaulttest.Start(t)
+	v, boot := bootstrapVault(t, "NL", "n1")
 	ctx := context.Background()
-	boot, err := vault.Bootstrap(ctx, v.Client, "NL", []string{"n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	writeCreds := func(creds []byte) int {
 		t.Helper()
 		version, err := vault.WriteNATSCreds(ctx, v.Client, "n1", creds)
@@ -220,20 +214,12 @@ func TestNATSCredsFromVault(t *testing.T) {
 
 	// Nothing of the credentials was written under the node's data directory.
 	for _, u := range []natsauthtest.User{u1, u2} {
-		kp, err := jwt.ParseDecoratedUserNKey(u.Creds)
-		if err != nil {
-			t.Fatal(err)
-		}
-		seed, err := kp.Seed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = filepath.WalkDir(nl.cfg.DataDir, func(path string, e fs.DirEntry, err error) error {
+		err := filepath.WalkDir(nl.cfg.DataDir, func(path string, e fs.DirEntry, err error) error {
 			if err != nil || e.IsDir() {
 				return err
 			}
 			b, err := os.ReadFile(path)
-			if err == nil && bytes.Contains(b, seed) {
+			if err == nil && bytes.Contains(b, u.Seed) {
 				return fmt.Errorf("%s holds the seed of %s", path, u.Name)
 			}
 			return err
@@ -249,12 +235,8 @@ func TestNATSCredsFromVault(t *testing.T) {
 func TestNATSCredsMissingInVault(t *testing.T) {
 	op := natsauthtest.NewOperator(t, "cix-test")
 	ns := op.StartServer(t, "cix-hub")
-	v := vaulttest.Start(t)
+	v, boot := bootstrapVault(t, "NL", "n1")
 	ctx := context.Background()
-	boot, err := vault.Bootstrap(ctx, v.Client, "NL", []string{"n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tc := range []struct {
 		name   string
 		secret map[string]any

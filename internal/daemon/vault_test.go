@@ -21,12 +21,8 @@ import (
 // certified by NL's Vault PKI (the key never touches disk), and BE verifies what it signs
 // against NL's Vault anchor.
 func TestVaultIdentityEndToEnd(t *testing.T) {
-	v := vaulttest.Start(t)
+	v, boot := bootstrapVault(t, "NL", "n1")
 	ctx := context.Background()
-	boot, err := vault.Bootstrap(ctx, v.Client, "NL", []string{"n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	anchorPath, onVault := vaultKeystore(t, v, boot, "n1")
 
@@ -57,6 +53,17 @@ func TestVaultIdentityEndToEnd(t *testing.T) {
 	if err != nil || info.GetKeyid() != got.GetSigner().GetKeyid() || info.GetIdentityState() != "ok" {
 		t.Fatalf("node info %v %v", info, err)
 	}
+}
+
+// bootstrapVault starts a dev Vault bootstrapped for admin with one node.
+func bootstrapVault(t *testing.T, admin, node string) (*vaulttest.Server, *vault.BootstrapResult) {
+	t.Helper()
+	v := vaulttest.Start(t)
+	boot, err := vault.Bootstrap(context.Background(), v.Client, admin, []string{node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, boot
 }
 
 // vaultKeystore prepares what a node needs to log in to v, bootstrapped by boot, with

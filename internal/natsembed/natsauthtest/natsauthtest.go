@@ -12,6 +12,7 @@ import (
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 )
 
@@ -45,7 +46,13 @@ type User struct {
 	Public string
 	// Creds is the content of the user's .creds file (JWT and seed): a secret.
 	Creds []byte
+	// JWT is the user JWT and Seed the user's nkey seed (a secret), as in Creds.
+	JWT  string
+	Seed []byte
 }
+
+// Option authenticates a nats.go connection as the user.
+func (u User) Option() nats.Option { return nats.UserJWTAndSeed(u.JWT, string(u.Seed)) }
 
 // NewOperator creates an operator named name with a signing key and a system account.
 func NewOperator(t testing.TB, name string) *Operator {
@@ -122,7 +129,7 @@ func (a *Account) NewUser(name string) User {
 	if err != nil {
 		a.op.t.Fatal(err)
 	}
-	return User{Name: name, Public: pub, Creds: creds}
+	return User{Name: name, Public: pub, Creds: creds, JWT: tok, Seed: seed}
 }
 
 // Revoke revokes the user's JWTs issued until now; Push applies it to a server.

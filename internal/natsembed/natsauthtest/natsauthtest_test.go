@@ -6,26 +6,12 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/natsembed/natsauthtest"
-	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func connect(t *testing.T, url string, u natsauthtest.User, opts ...nats.Option) (*nats.Conn, error) {
-	t.Helper()
-	tok, err := jwt.ParseDecoratedJWT(u.Creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kp, err := jwt.ParseDecoratedUserNKey(u.Creds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	seed, err := kp.Seed()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nats.Connect(url, append(opts, nats.UserJWTAndSeed(tok, string(seed)), nats.NoReconnect())...)
+func connect(url string, u natsauthtest.User, opts ...nats.Option) (*nats.Conn, error) {
+	return nats.Connect(url, append(opts, u.Option(), nats.NoReconnect())...)
 }
 
 // TestChain: users of a JetStream account connect and use JetStream; a revoked user is
@@ -37,7 +23,7 @@ func TestChain(t *testing.T) {
 	alice, bob := acct.NewUser("alice"), acct.NewUser("bob")
 	s := op.StartServer(t, "auth-test")
 
-	nc, err := connect(t, s.ClientURL(), alice)
+	nc, err := connect(s.ClientURL(), alice)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +39,7 @@ func TestChain(t *testing.T) {
 	}
 
 	closed := make(chan struct{})
-	nb, err := connect(t, s.ClientURL(), bob, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	nb, err := connect(s.ClientURL(), bob, nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +51,7 @@ func TestChain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("revoked user still connected")
 	}
-	if nb, err := connect(t, s.ClientURL(), bob); err == nil {
+	if nb, err := connect(s.ClientURL(), bob); err == nil {
 		nb.Close()
 		t.Fatal("revoked user connected")
 	}
@@ -74,7 +60,7 @@ func TestChain(t *testing.T) {
 	}
 
 	stranger := natsauthtest.NewOperator(t, "other").NewAccount("A", true).NewUser("mallory")
-	if nm, err := connect(t, s.ClientURL(), stranger); err == nil {
+	if nm, err := connect(s.ClientURL(), stranger); err == nil {
 		nm.Close()
 		t.Fatal("user of another operator connected")
 	}
