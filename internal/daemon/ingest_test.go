@@ -68,7 +68,8 @@ func TestLostDeliveriesAreReadFromTheStream(t *testing.T) {
 	be := startNode(t, "BE", []string{nl.d.NATSURL()}, []string{nl.d.AnchorPath()}, func(c *config.Config) {
 		c.DataDir = filepath.Join(beDir, "BE")
 	})
-	sub := subscribe(t, be, &nodev1.SubscribeRequest{})
+	// From the earliest alert: BE may have stored some before the subscription starts.
+	sub := subscribe(t, be, &nodev1.SubscribeRequest{Start: nodev1.StartPosition_START_POSITION_EARLIEST})
 	for i, id := range ids {
 		if got := sub.nextAlert(t, wait).GetAlert().GetId(); got != id {
 			t.Fatalf("alert %d: got %s, want %s (stream order)", i, got, id)

@@ -158,6 +158,9 @@ func TestNATSCredsFromVault(t *testing.T) {
 	}
 
 	sub := subscribe(t, nl, &nodev1.SubscribeRequest{})
+	if ev := sub.next(t, wait); ev.GetCaughtUp() == nil { // the subscription starts before any publish
+		t.Fatalf("first event of an empty feed is %v, want caught_up", ev)
+	}
 	pub := startPublisher(nl)
 	eventually(t, wait, "alerts published before the rotation", func() bool { return pub.published() >= 5 })
 
