@@ -174,6 +174,19 @@ func IsSubjectTaken(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "maximum messages per subject exceeded")
 }
 
+// NextAlert returns the first alert stored at or after stream sequence seq, or nil when
+// there is none.
+func (b *Bus) NextAlert(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
+	m, err := b.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(AlertSubjectPrefix+">"))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return m, nil
+}
+
 // Consumer returns the durable pull consumer named name on the alert stream, creating it
 // when needed. Its acknowledgements are cumulative: acknowledging a message acknowledges
 // every earlier one.

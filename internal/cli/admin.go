@@ -176,6 +176,13 @@ func printInfo(w io.Writer, addr string, info *nodev1.GetNodeInfoResponse, now t
 		{"feed", strconv.FormatUint(info.GetFeedAlerts(), 10) + " verified alerts"},
 		{"quarantine", strconv.FormatUint(info.GetQuarantined(), 10) + " refused messages"},
 	}
+	if st := info.GetNatsCredentialsState(); st != "" {
+		creds := fmt.Sprintf("from Vault KV, version %d, %s", info.GetNatsCredentialsVersion(), st)
+		if d := info.GetNatsCredentialsDetail(); d != "" {
+			creds += ": " + d
+		}
+		rows = append(rows, [2]string{"nats creds", creds})
+	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-12s %s\n", r[0]+":", r[1])
 	}

@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cix-exchange/cix/internal/alert"
+	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 )
 
 func TestQuarantineListAndInfo(t *testing.T) {
@@ -80,5 +82,22 @@ func TestQuarantineListAndInfo(t *testing.T) {
 	r = cix(t, "", "--addr", be.d.Addr(), "info", "--json").must(t, 0)
 	if !strings.Contains(r.stdout, `"administration": "BE"`) {
 		t.Errorf("info --json:\n%s", r.stdout)
+	}
+}
+
+func TestInfoShowsNATSCredentialsFromVault(t *testing.T) {
+	var b strings.Builder
+	info := &nodev1.GetNodeInfoResponse{Administration: "NL", Node: "n1"}
+	printInfo(&b, "127.0.0.1:7400", info, time.Now())
+	if strings.Contains(b.String(), "nats creds") {
+		t.Fatalf("credentials row without credentials from Vault:\n%s", b.String())
+	}
+	info.NatsCredentialsState, info.NatsCredentialsVersion = "degraded", 3
+	info.NatsCredentialsDetail = "version 4 refused: user JWT: expected 3 chunks; version 3 stays in use"
+	b.Reset()
+	printInfo(&b, "127.0.0.1:7400", info, time.Now())
+	want := "nats creds:  from Vault KV, version 3, degraded: version 4 refused: user JWT: expected 3 chunks; version 3 stays in use\n"
+	if !strings.Contains(b.String(), want) {
+		t.Fatalf("info:\n%s\nwant the line %q", b.String(), want)
 	}
 }

@@ -115,6 +115,9 @@ func startFederation(ctx context.Context, dir string, admins []string, vaults ma
 			// Plaintext gRPC on loopback for the demo; with the vault keystore the mode
 			// would default to vault (mutual TLS, certificates from the node's Vault).
 			cfg.GRPC.TLS.Mode = config.TLSOff
+			// The demo's server runs without authentication: no NATS credentials (with
+			// the vault keystore they would otherwise come from the node's Vault KV).
+			cfg.NATS.Credentials = config.NATSCredsNone
 			cfg.Vault = vcfgs[a]
 		}
 		for _, o := range admins {

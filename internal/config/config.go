@@ -117,8 +117,14 @@ func (c Config) TLSDir() string { return filepath.Join(c.DataDir, "tls") }
 type NATS struct {
 	// URLs of external NATS servers to join. Empty: run an embedded server (dev mode).
 	URLs []string `yaml:"urls"`
-	// CredentialsFile is a NATS .creds file for the external servers.
+	// Credentials is where the node's NATS credentials for the external servers come
+	// from: vault, file or none. Empty resolves as NATSCredentials says.
+	Credentials string `yaml:"credentials"`
+	// CredentialsFile is a NATS .creds file for the external servers (credentials file).
 	CredentialsFile string `yaml:"credentials_file"`
+	// CredentialsPoll is how often the node reads its credentials from Vault to pick up
+	// a rotation (credentials vault).
+	CredentialsPoll Duration `yaml:"credentials_poll"`
 	// EmbeddedListen is the client listener of the embedded server (dev mode only);
 	// empty keeps it in-process.
 	EmbeddedListen string `yaml:"embedded_listen"`
@@ -132,6 +138,36 @@ type NATS struct {
 	QuarantineRetention Duration `yaml:"quarantine_retention"`
 	// DuplicateWindow is the alert stream's duplicate detection window.
 	DuplicateWindow Duration `yaml:"duplicate_window"`
+}
+
+// Sources of the node's NATS credentials (nats.credentials).
+const (
+	// NATSCredsVault reads the .creds content from the node's Vault KV secret and
+	// follows its rotations; the credentials stay in memory.
+	NATSCredsVault = "vault"
+	// NATSCredsFile reads nats.credentials_file.
+	NATSCredsFile = "file"
+	// NATSCredsNone connects without credentials (the embedded server, or an external
+	// server without authentication).
+	NATSCredsNone = "none"
+)
+
+// NATSCredentials resolves nats.credentials: the value set, else none with the embedded
+// server, else file when credentials_file is set, else vault with the vault keystore,
+// else none.
+func (c Config) NATSCredentials() string {
+	switch {
+	case c.NATS.Credentials != "":
+		return c.NATS.Credentials
+	case c.Embedded():
+		return NATSCredsNone
+	case c.NATS.CredentialsFile != "":
+		return NATSCredsFile
+	case c.Trust.Keystore == "vault":
+		return NATSCredsVault
+	default:
+		return NATSCredsNone
+	}
 }
 
 // Trust configures identity and verification.
@@ -179,9 +215,12 @@ func Default() Config {
 		Node:           "dev",
 		DataDir:        "cix-data",
 		GRPC:           GRPC{Listen: "127.0.0.1:7400"},
-		NATS:           NATS{EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second)},
 		Trust:          Trust{Keystore: "dev"},
 		Log:            Log{Level: "info", Format: "text"},
+		NATS: NATS{
+			EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second),
+			CredentialsPoll: Duration(time.Minute),
+		},
 	}
 }
 
@@ -372,6 +411,7 @@ func (c Config) Validate() error {
 			bad(d.key, "negative duration")
 		}
 	}
+	c.validateNATSCredentials(bad)
 	switch c.Trust.Keystore {
 	case "dev":
 	case "vault":
@@ -407,4 +447,33 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func (c Config) validateNATSCredentials(bad func(key, format string, args ...any)) {
+	mode := c.NATSCredentials()
+	if mode != NATSCredsNone && c.Embedded() {
+		bad("nats.credentials", "%s needs nats.urls: the embedded server takes no credentials", mode)
+	}
+	switch mode {
+	case NATSCredsNone:
+		if c.NATS.Credentials == NATSCredsNone && c.NATS.CredentialsFile != "" {
+			bad("nats.credentials_file", "set, but nats.credentials is none")
+		}
+	case NATSCredsFile:
+		if c.NATS.CredentialsFile == "" {
+			bad("nats.credentials_file", "required with nats.credentials file")
+		}
+	case NATSCredsVault:
+		if c.Trust.Keystore != "vault" {
+			bad("nats.credentials", "vault needs trust.keystore vault")
+		}
+		if c.NATS.CredentialsFile != "" {
+			bad("nats.credentials_file", "set, but nats.credentials is vault")
+		}
+		if c.NATS.CredentialsPoll <= 0 {
+			bad("nats.credentials_poll", "must be positive")
+		}
+	default:
+		bad("nats.credentials", "%q: want vault, file or none", c.NATS.Credentials)
+	}
 }

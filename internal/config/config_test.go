@@ -78,6 +78,12 @@ func TestUnknownKeysAndBadValuesAreErrors(t *testing.T) {
 		{"bad level", "log:\n  level: loud\n", "log.level"},
 		{"unknown keystore", "trust:\n  keystore: hsm\n", "trust.keystore"},
 		{"vault without anchor", "trust:\n  keystore: vault\nvault:\n  auth: token\n", "trust.own_anchor"},
+		{"unknown credentials source", "nats:\n  urls: [nats://hub:4222]\n  credentials: env\n", "nats.credentials"},
+		{"vault credentials with dev keystore", "nats:\n  urls: [nats://hub:4222]\n  credentials: vault\n", "nats.credentials: vault needs trust.keystore vault"},
+		{"file credentials without file", "nats:\n  urls: [nats://hub:4222]\n  credentials: file\n", "nats.credentials_file"},
+		{"credentials with the embedded server", "nats:\n  credentials_file: /n.creds\n  credentials: file\n", "nats.credentials: file needs nats.urls"},
+		{"file next to vault credentials", vaultNode + "nats:\n  urls: [nats://hub:4222]\n  credentials: vault\n  credentials_file: /n.creds\n", "nats.credentials_file"},
+		{"no vault poll", vaultNode + "nats:\n  urls: [nats://hub:4222]\n  credentials_poll: 0s\n", "nats.credentials_poll"},
 		{"approle without secret", "trust:\n  keystore: vault\n  own_anchor: /a.pem\nvault:\n  auth: approle\n  role_id: r\n", "vault.secret_id_file"},
 		{"unknown tls mode", "grpc:\n  tls:\n    mode: on\n", "grpc.tls.mode"},
 		{"tls vault with the dev keystore", "grpc:\n  tls:\n    mode: vault\n", "grpc.tls.mode"},
@@ -114,6 +120,39 @@ func TestTLSModeDefaults(t *testing.T) {
 	}
 	if c, err = resolve(t, "-config", writeFile(t, vaultNode), "-tls", "off"); err != nil || c.TLSMode() != config.TLSOff {
 		t.Fatalf("vault node with -tls off: mode %q (%v)", c.TLSMode(), err)
+	}
+}
+
+// TestNATSCredentialsSource: a node on the vault keystore joining external servers takes
+// its NATS credentials from Vault unless told otherwise; a credentials file keeps
+// meaning file; the embedded server takes none.
+func TestNATSCredentialsSource(t *testing.T) {
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"dev node", "", nil, config.NATSCredsNone},
+		{"dev keystore, external", "", []string{"-nats-url", "nats://hub:4222"}, config.NATSCredsNone},
+		{"dev keystore, file", "", []string{"-nats-url", "nats://hub:4222", "-nats-creds", "/n.creds"}, config.NATSCredsFile},
+		{"vault keystore, embedded", vaultNode, nil, config.NATSCredsNone},
+		{"vault keystore, external", vaultNode, []string{"-nats-url", "nats://hub:4222"}, config.NATSCredsVault},
+		{"vault keystore, file", vaultNode, []string{"-nats-url", "nats://hub:4222", "-nats-creds", "/n.creds"}, config.NATSCredsFile},
+		{"vault keystore, explicitly none", vaultNode + "nats:\n  credentials: none\n", []string{"-nats-url", "nats://hub:4222"}, config.NATSCredsNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if tc.file != "" {
+				args = append([]string{"-config", writeFile(t, tc.file)}, args...)
+			}
+			c, err := resolve(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.NATSCredentials(); got != tc.want {
+				t.Fatalf("credentials %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/revocation"
 	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/cix-exchange/cix/internal/vault"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -47,6 +48,11 @@ type Daemon struct {
 	errMu  sync.Mutex
 	err    error
 	done   chan struct{}
+
+	// creds are the NATS credentials from Vault and credsWatch follows their rotations;
+	// both nil unless nats.credentials is vault.
+	creds      *natsCreds
+	credsWatch *vault.CredsWatcher
 }
 
 // Start starts a node. It returns once the node serves gRPC and receives alerts; Stop
@@ -57,13 +63,12 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{})}
-	started := d // a failed start returns a nil d, but what started must be closed
-	defer func() {
+	defer func(started *Daemon) { // not d: returning nil, err sets d to nil
 		if err != nil {
 			cancel()
 			started.close()
 		}
-	}()
+	}(d)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -74,6 +79,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 			return nil, err
 		}
 		d.id, own, d.anchor = d.vault.identity, d.vault.anchor, cfg.Trust.OwnAnchor
+		if cfg.NATSCredentials() == config.NATSCredsVault {
+			if d.creds, err = readNATSCreds(ctx, d.vault.session, cfg.Node); err != nil {
+				return nil, err
+			}
+		}
 	default:
 		if d.ks, err = trust.OpenDevKeystore(cfg.KeystoreDir(), cfg.Administration, cfg.Node, nil); err != nil {
 			return nil, err
@@ -120,7 +130,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	if d.node, err = node.New(node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log}); err != nil {
+	nopts := node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log}
+	if d.creds != nil {
+		_, version := d.creds.current()
+		d.credsWatch = vault.NewCredsWatcher(d.vault.session.Client(), cfg.Node, version,
+			time.Duration(cfg.NATS.CredentialsPoll), log, d.rotateNATSCreds)
+		nopts.NATSCredentials = d.natsCredsStatus
+	}
+	if d.node, err = node.New(nopts); err != nil {
 		return nil, err
 	}
 	tlsCfg, err := serverTLS(cfg, d.ks, d.vault)
@@ -141,6 +158,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 				}
 			}()
 		}
+	}
+	if d.credsWatch != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			_ = d.credsWatch.Run(ctx) // failures are reported in its status, never fatal
+		}()
 	}
 	d.wg.Add(2)
 	go func() {
@@ -163,13 +187,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		close(d.done)
 	}()
 	log.Info("node started", "administration", cfg.Administration, "node", cfg.Node, "grpc", d.Addr(), "tls", cfg.TLSMode(),
-		"nats", d.NATSURL(), "keystore", cfg.Trust.Keystore, "anchor", d.anchor, "trusted", ver.Administrations())
+		"nats", d.NATSURL(), "nats_credentials", cfg.NATSCredentials(), "keystore", cfg.Trust.Keystore, "anchor", d.anchor,
+		"trusted", ver.Administrations())
 	return d, nil
 }
 
 func (d *Daemon) connect() error {
 	opts := []nats.Option{
-		nats.Name("cixd " + d.cfg.Administration + "/" + d.cfg.Node),
+		nats.Name(d.natsName()),
 		nats.ClosedHandler(func(*nats.Conn) { close(d.closed) }),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
@@ -195,8 +220,11 @@ func (d *Daemon) connect() error {
 		}
 		return nil
 	}
-	if d.cfg.NATS.CredentialsFile != "" {
+	switch d.cfg.NATSCredentials() {
+	case config.NATSCredsFile:
 		opts = append(opts, nats.UserCredentials(d.cfg.NATS.CredentialsFile))
+	case config.NATSCredsVault:
+		opts = append(opts, d.creds.option())
 	}
 	opts = append(opts, nats.RetryOnFailedConnect(false))
 	nc, err := nats.Connect(joinURLs(d.cfg.NATS.URLs), opts...)
@@ -206,6 +234,9 @@ func (d *Daemon) connect() error {
 	d.nc = nc
 	return nil
 }
+
+// natsName is the node's connection name, as the servers' monitoring shows it.
+func (d *Daemon) natsName() string { return "cixd " + d.cfg.Administration + "/" + d.cfg.Node }
 
 func joinURLs(urls []string) string {
 	s := ""
@@ -237,6 +268,9 @@ func (d *Daemon) close() {
 			}
 		}
 		d.nc.Close()
+	}
+	if d.creds != nil {
+		d.creds.wipe()
 	}
 	if d.ns != nil {
 		natsembed.Stop(d.ns)

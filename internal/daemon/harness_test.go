@@ -60,11 +60,12 @@ func startNode(t *testing.T, admin string, urls []string, anchors []string, opts
 	return &testNode{d: d, cfg: cfg, conn: conn, client: nodev1.NewNodeServiceClient(conn), admin: nodev1.NewAdminServiceClient(conn), ks: ks}
 }
 
-// nodeConfig is the configuration of node n1 of admin, as startNode starts it.
+// nodeConfig is the configuration startNode starts a node of admin with: node n1, its
+// data in a temporary directory, free loopback ports, then opts.
 func nodeConfig(t *testing.T, admin string, urls []string, anchors []string, opts ...nodeOpt) config.Config {
-	dir := filepath.Join(t.TempDir(), admin)
+	t.Helper()
 	cfg := config.Default()
-	cfg.Administration, cfg.Node, cfg.DataDir = admin, "n1", dir
+	cfg.Administration, cfg.Node, cfg.DataDir = admin, "n1", filepath.Join(t.TempDir(), admin)
 	cfg.GRPC.Listen = "127.0.0.1:0"
 	cfg.NATS.URLs = urls
 	cfg.NATS.EmbeddedListen = "127.0.0.1:0"
@@ -75,7 +76,7 @@ func nodeConfig(t *testing.T, admin string, urls []string, anchors []string, opt
 	return cfg
 }
 
-// testLog discards the node's log, or writes it to t.Log with -v.
+// testLog discards logs, or writes them to the test log with -v.
 func testLog(t *testing.T) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -71,6 +71,9 @@ func (va *vaultAdmin) vaultNode(t *testing.T) nodeOpt {
 	}
 }
 
+// plaintextGRPC turns mutual TLS off, for tests of something else.
+func plaintextGRPC(c *config.Config) { c.GRPC.TLS.Mode = config.TLSOff }
+
 // clientCert has a client certificate with role issued as an operator would: with a
 // token holding only the client certificate issuers' policy.
 func (va *vaultAdmin) clientCert(t *testing.T, role trust.Role) *tls.Certificate {

@@ -114,6 +114,8 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("consume alert stream: %w", err)
 	}
 	defer cc.Stop()
+	// Every alert up to floor is stored (acknowledged, or ingested since).
+	floor := cons.CachedInfo().AckFloor.Stream
 	n.log.Info("receiving alerts", "stream", bus.AlertsStream)
 	batch := make([]jetstream.Msg, 0, n.batch)
 	for {
@@ -136,8 +138,12 @@ func (n *Node) Run(ctx context.Context) error {
 		// The batch is retried until it is stored: acknowledgements are cumulative, so
 		// moving on to the next batch would acknowledge this one unstored.
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-			err := n.ingest(ctx, batch)
+			ds, upTo, err := n.withLost(ctx, batch, floor)
 			if err == nil {
+				err = n.ingest(ctx, ds, batch[len(batch)-1])
+			}
+			if err == nil {
+				floor = upTo
 				break
 			}
 			if ctx.Err() != nil {
@@ -163,9 +169,49 @@ func consumerToken(s string) string {
 	return string(b)
 }
 
-// ingest verifies a batch in parallel, stores verified alerts and quarantines the rest,
-// then acknowledges the batch.
-func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
+// delivery is an alert stream message to ingest: delivered by the consumer, or read from
+// the stream because its delivery was lost.
+type delivery struct {
+	subject  string
+	data     []byte
+	seq      uint64    // stream sequence; 0 when unknown
+	storedAt time.Time // when the stream stored it; zero when unknown
+}
+
+// withLost turns a batch into deliveries. Before each message it inserts the alerts
+// stored after floor (every alert up to floor is stored) and before the message that were
+// not delivered: deliveries lost in transit when the connection dropped (a reconnect, a
+// credentials rotation). The batch's cumulative acknowledgement would otherwise
+// acknowledge them unstored. It returns the new floor. In the steady state messages come
+// in stream order and nothing is read.
+func (n *Node) withLost(ctx context.Context, batch []jetstream.Msg, floor uint64) ([]delivery, uint64, error) {
+	ds := make([]delivery, 0, len(batch))
+	for _, m := range batch {
+		d := delivery{subject: m.Subject(), data: m.Data()}
+		if md, err := m.Metadata(); err == nil {
+			d.seq, d.storedAt = md.Sequence.Stream, md.Timestamp
+		}
+		for d.seq > floor+1 {
+			lost, err := n.bus.NextAlert(ctx, floor+1)
+			if err != nil {
+				return nil, 0, fmt.Errorf("read undelivered alerts: %w", err)
+			}
+			if lost == nil || lost.Sequence >= d.seq {
+				break
+			}
+			n.log.Warn("alert not delivered by the consumer; read from the stream", "seq", lost.Sequence)
+			ds = append(ds, delivery{subject: lost.Subject, data: lost.Data, seq: lost.Sequence, storedAt: lost.Time})
+			floor = lost.Sequence
+		}
+		floor = max(floor, d.seq)
+		ds = append(ds, d)
+	}
+	return ds, floor, nil
+}
+
+// ingest verifies deliveries in parallel, stores verified alerts and quarantines the rest,
+// then acknowledges up to last, cumulatively.
+func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg) error {
 	type result struct {
 		v   *Verified
 		id  string
@@ -186,19 +232,20 @@ func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(batch); i += workers {
-				m := batch[i]
-				storedAt := now
-				if md, err := m.Metadata(); err == nil {
-					res[i].seq, storedAt = md.Sequence.Stream, md.Timestamp
+				d := batch[i]
+				storedAt := d.storedAt
+				if storedAt.IsZero() {
+					storedAt = now
 				}
-				if strings.HasPrefix(m.Subject(), ownPrefix) {
-					if p, ok := n.own.take(ownKey(m.Subject(), m.Data())); ok { // signed here, unchanged
-						_, _, res[i].id, _ = bus.ParseAlertSubject(m.Subject())
+				res[i].seq = d.seq
+				if strings.HasPrefix(d.subject, ownPrefix) {
+					if p, ok := n.own.take(ownKey(d.subject, d.data)); ok { // signed here, unchanged
+						_, _, res[i].id, _ = bus.ParseAlertSubject(d.subject)
 						res[i].v = &Verified{Signer: *p}
 						continue
 					}
 				}
-				res[i].v, res[i].err = VerifyAlert(n.ver, m.Subject(), m.Data(), storedAt, now)
+				res[i].v, res[i].err = VerifyAlert(n.ver, d.subject, d.data, storedAt, now)
 				if res[i].err == nil {
 					res[i].id = res[i].v.Alert.GetId()
 				}
@@ -216,12 +263,12 @@ func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
 			if errors.As(r.err, &refusal) {
 				reason, detail = refusal.Reason, refusal.Message()
 			}
-			n.log.Warn("quarantined", "reason", reason.String(), "subject", batch[i].Subject(), "seq", r.seq, "error", r.err)
-			qs = append(qs, feed.Quarantined{Reason: reason.String(), Detail: detail, Subject: batch[i].Subject(), Raw: batch[i].Data(), SourceSeq: r.seq})
+			n.log.Warn("quarantined", "reason", reason.String(), "subject", batch[i].subject, "seq", r.seq, "error", r.err)
+			qs = append(qs, feed.Quarantined{Reason: reason.String(), Detail: detail, Subject: batch[i].subject, Raw: batch[i].data, SourceSeq: r.seq})
 			continue
 		}
 		ws = append(ws, feed.Write{
-			ID: r.id, Envelope: batch[i].Data(), SourceSeq: r.seq,
+			ID: r.id, Envelope: batch[i].data, SourceSeq: r.seq,
 			Signer: feed.Signer{Administration: r.v.Signer.Administration, Node: r.v.Signer.Node, KeyID: r.v.Signer.KeyID, NotAfter: r.v.Signer.NotAfter},
 		})
 	}
@@ -236,7 +283,7 @@ func (n *Node) ingest(ctx context.Context, batch []jetstream.Msg) error {
 		}
 	}
 	// Cumulative acknowledgement of the whole batch.
-	if err := batch[len(batch)-1].DoubleAck(ctx); err != nil {
+	if err := last.DoubleAck(ctx); err != nil {
 		return fmt.Errorf("acknowledge batch: %w", err)
 	}
 	return nil

@@ -36,6 +36,10 @@ type Options struct {
 	VerifyWorkers int
 	// IngestBatch is the most messages verified and stored together; 256 by default.
 	IngestBatch int
+	// NATSCredentials, when set, reports the NATS credentials renewed from a service
+	// that can fail (Vault): trust.StateOK or trust.StateDegraded, why if degraded, and
+	// the version in use. NodeInfo includes it.
+	NATSCredentials func() (state, detail string, version int)
 }
 
 // Node is one administration's cix node.
@@ -54,6 +58,7 @@ type Node struct {
 	keyMu  sync.Mutex // guards the cached check of the own key
 	keyOK  *trust.SigningKey
 	keyGen uint64
+	creds  func() (state, detail string, version int)
 }
 
 // New assembles a node. Call Run to start receiving.
@@ -72,7 +77,7 @@ func New(o Options) (*Node, error) {
 	}
 	return &Node{
 		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now,
-		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(),
+		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(), creds: o.NATSCredentials,
 	}, nil
 }
 

@@ -212,6 +212,11 @@ func (n *Node) NodeInfo(ctx context.Context) (*nodev1.GetNodeInfoResponse, error
 	if r, ok := n.id.(trust.StatusReporter); ok {
 		out.IdentityState, out.IdentityDetail = r.IdentityStatus()
 	}
+	if n.creds != nil {
+		var v int
+		out.NatsCredentialsState, out.NatsCredentialsDetail, v = n.creds()
+		out.NatsCredentialsVersion = uint64(v)
+	}
 	st, err := n.feed.State(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)

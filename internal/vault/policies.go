@@ -64,6 +64,10 @@ func NodePolicy(node string) string { return "cix-node-" + node }
 // NodeCredsPath is the KV path (under KVMount) of a node's NATS credentials.
 func NodeCredsPath(node string) string { return "nodes/" + node + "/nats" }
 
+// NodeCredsKV names a node's NATS credentials as the vault CLI does (vault kv get
+// kv-cix/nodes/<node>/nats), for messages.
+func NodeCredsKV(node string) string { return KVMount + "/" + NodeCredsPath(node) }
+
 // RenderPolicy renders the policy template name ("node", "admin-seal" or
 // "client-issuer") for admin and node, replacing @ADMIN@ and @NODE@.
 func RenderPolicy(name, admin, node string) (string, error) {

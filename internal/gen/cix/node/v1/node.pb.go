@@ -1590,8 +1590,16 @@ type GetNodeInfoResponse struct {
 	IdentityState string `protobuf:"bytes,8,opt,name=identity_state,json=identityState,proto3" json:"identity_state,omitempty"`
 	// Why the identity is degraded or expired, empty when ok.
 	IdentityDetail string `protobuf:"bytes,9,opt,name=identity_detail,json=identityDetail,proto3" json:"identity_detail,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// State of the NATS credentials the node reads from Vault (nats.credentials vault),
+	// empty when they come from elsewhere: "ok"; "degraded" (reading the node's KV secret
+	// failed, or its latest version was refused: the credentials in use stay in use).
+	NatsCredentialsState string `protobuf:"bytes,10,opt,name=nats_credentials_state,json=natsCredentialsState,proto3" json:"nats_credentials_state,omitempty"`
+	// Why the NATS credentials are degraded, empty when ok.
+	NatsCredentialsDetail string `protobuf:"bytes,11,opt,name=nats_credentials_detail,json=natsCredentialsDetail,proto3" json:"nats_credentials_detail,omitempty"`
+	// KV version of the NATS credentials in use, 0 when they do not come from Vault.
+	NatsCredentialsVersion uint64 `protobuf:"varint,12,opt,name=nats_credentials_version,json=natsCredentialsVersion,proto3" json:"nats_credentials_version,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *GetNodeInfoResponse) Reset() {
@@ -1685,6 +1693,27 @@ func (x *GetNodeInfoResponse) GetIdentityDetail() string {
 		return x.IdentityDetail
 	}
 	return ""
+}
+
+func (x *GetNodeInfoResponse) GetNatsCredentialsState() string {
+	if x != nil {
+		return x.NatsCredentialsState
+	}
+	return ""
+}
+
+func (x *GetNodeInfoResponse) GetNatsCredentialsDetail() string {
+	if x != nil {
+		return x.NatsCredentialsDetail
+	}
+	return ""
+}
+
+func (x *GetNodeInfoResponse) GetNatsCredentialsVersion() uint64 {
+	if x != nil {
+		return x.NatsCredentialsVersion
+	}
+	return 0
 }
 
 var File_cix_node_v1_node_proto protoreflect.FileDescriptor
@@ -1783,7 +1812,7 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x18\n" +
 	"\asubject\x18\x05 \x01(\tR\asubject\x12\x10\n" +
 	"\x03raw\x18\x06 \x01(\fR\x03raw\"\x14\n" +
-	"\x12GetNodeInfoRequest\"\x83\x03\n" +
+	"\x12GetNodeInfoRequest\"\xab\x04\n" +
 	"\x13GetNodeInfoResponse\x12&\n" +
 	"\x0eadministration\x18\x01 \x01(\tR\x0eadministration\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
@@ -1794,7 +1823,11 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"feedAlerts\x12 \n" +
 	"\vquarantined\x18\a \x01(\x04R\vquarantined\x12%\n" +
 	"\x0eidentity_state\x18\b \x01(\tR\ridentityState\x12'\n" +
-	"\x0fidentity_detail\x18\t \x01(\tR\x0eidentityDetail*d\n" +
+	"\x0fidentity_detail\x18\t \x01(\tR\x0eidentityDetail\x124\n" +
+	"\x16nats_credentials_state\x18\n" +
+	" \x01(\tR\x14natsCredentialsState\x126\n" +
+	"\x17nats_credentials_detail\x18\v \x01(\tR\x15natsCredentialsDetail\x128\n" +
+	"\x18nats_credentials_version\x18\f \x01(\x04R\x16natsCredentialsVersion*d\n" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12START_POSITION_NEW\x10\x01\x12\x1b\n" +
