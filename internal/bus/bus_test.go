@@ -108,3 +108,47 @@ func FuzzParseAlertSubject(f *testing.F) {
 		}
 	})
 }
+
+func TestAcksNewestPerNoticeAndReceiver(t *testing.T) {
+	b, _ := openBus(t, bus.Config{})
+	ctx := context.Background()
+	notice := "6f1c1c9e-3b7a-4a57-9a53-0d4f4f1e2a11"
+	for _, p := range []struct{ receiver, msgID, data string }{
+		{"BE", "1", "be kept"}, {"DE", "2", "de applied"}, {"BE", "3", "be applied"},
+		{"BE", "3", "be applied, retried"}, // same msg id: deduplicated
+	} {
+		if err := b.PublishAck(ctx, bus.AckSubject("NL", p.receiver, notice), p.msgID, []byte(p.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.PublishAck(ctx, bus.AckSubject("BE", "NL", notice), "4", []byte("to BE")); err != nil {
+		t.Fatal(err)
+	}
+	acks, err := b.Acks(ctx, "NL", notice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range acks {
+		got = append(got, a.Subject+"="+string(a.Data))
+	}
+	want := []string{bus.AckSubject("NL", "BE", notice) + "=be applied", bus.AckSubject("NL", "DE", notice) + "=de applied"}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("acks %v, want %v", got, want)
+	}
+	if m, err := b.LastAck(ctx, bus.AckSubject("NL", "FR", notice)); m != nil || err != nil {
+		t.Fatalf("missing ack: %v %v", m, err)
+	}
+}
+
+func TestParseAckSubject(t *testing.T) {
+	o, r, id, err := bus.ParseAckSubject("cix.ack.v1.NL.BE.abc")
+	if err != nil || o != "NL" || r != "BE" || id != "abc" {
+		t.Fatalf("%q %q %q %v", o, r, id, err)
+	}
+	for _, bad := range []string{"cix.ack.v1.NL.BE", "cix.ack.v1.nl.BE.abc", "cix.ack.v1.NL.BEL.abc", "cix.alert.v1.NL.BE.abc", "cix.ack.v1.NL.BE.a.b"} {
+		if _, _, _, err := bus.ParseAckSubject(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
