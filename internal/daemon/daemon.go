@@ -140,6 +140,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if d.node, err = node.New(nopts); err != nil {
 		return nil, err
 	}
+	if err := d.node.LoadNotices(ctx); err != nil {
+		return nil, err
+	}
 	tlsCfg, err := serverTLS(cfg, d.ks, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("grpc tls: %w", err)
