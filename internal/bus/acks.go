@@ -57,7 +57,7 @@ func ensureAcksStream(ctx context.Context, js jetstream.JetStream, cfg Config) (
 		Retention:         jetstream.LimitsPolicy,
 		Replicas:          cfg.Replicas,
 		MaxAge:            cfg.MaxAge,
-		Duplicates:        2 * time.Minute,
+		Duplicates:        cfg.DuplicateWindow,
 		MaxMsgsPerSubject: 1,
 		Discard:           jetstream.DiscardOld,
 		MaxMsgSize:        1 << 20,
