@@ -43,10 +43,10 @@ func toStatus(log *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, node.ErrNoSigningKey):
 		log.Warn("request failed: no signing key", "error", err)
-		return status.Error(codes.Unavailable, err.Error()+"; nothing was published, retry with the same alert id once the node has a valid key")
+		return status.Error(codes.Unavailable, err.Error()+"; nothing was published, retry with the same id once the node has a valid key")
 	case errors.Is(err, node.ErrUnavailable):
 		log.Warn("request failed: unavailable", "error", err)
-		return status.Error(codes.Unavailable, "alert store unavailable; retry with the same alert id")
+		return status.Error(codes.Unavailable, "alert store unavailable; retry with the same id")
 	}
 	if _, ok := status.FromError(err); ok {
 		return err
