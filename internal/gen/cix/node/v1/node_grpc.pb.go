@@ -64,7 +64,8 @@ type NodeServiceClient interface {
 	// Codes (of the stream): OK; UNAVAILABLE (stream store unreachable: results already
 	// received stand, the rest may be retried with the same ids); CANCELLED.
 	PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse], error)
-	// Get returns one verified alert, with its signed envelope, by id.
+	// Get returns one verified alert, with its signed envelope, by id. A recalled alert is
+	// returned with recalled set; handling is the classification in force.
 	//
 	// Callers: analyst, publisher, admin.
 	// Codes: OK; INVALID_ARGUMENT (id not a UUID); NOT_FOUND.
@@ -72,7 +73,10 @@ type NodeServiceClient interface {
 	// Subscribe streams verified alerts matching a filter: history from a cursor or a
 	// position, then live. Every alert event carries a cursor; a new Subscribe with that
 	// cursor resumes right after it, with no gap and no duplicate. Alerts the store can no
-	// longer serve are reported by a Gap event, never skipped silently.
+	// longer serve are reported by a Gap event, never skipped silently. Recalled alerts are
+	// not delivered, in history or live; recalls and reclassifications come as
+	// AlertRecalled and AlertReclassified events at their position in the feed, and the
+	// TLP filter applies to the classification in force.
 	//
 	// Callers: analyst, admin.
 	// Codes: OK (on client cancel); INVALID_ARGUMENT (bad filter or cursor);
@@ -232,7 +236,8 @@ type NodeServiceServer interface {
 	// Codes (of the stream): OK; UNAVAILABLE (stream store unreachable: results already
 	// received stand, the rest may be retried with the same ids); CANCELLED.
 	PublishStream(grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]) error
-	// Get returns one verified alert, with its signed envelope, by id.
+	// Get returns one verified alert, with its signed envelope, by id. A recalled alert is
+	// returned with recalled set; handling is the classification in force.
 	//
 	// Callers: analyst, publisher, admin.
 	// Codes: OK; INVALID_ARGUMENT (id not a UUID); NOT_FOUND.
@@ -240,7 +245,10 @@ type NodeServiceServer interface {
 	// Subscribe streams verified alerts matching a filter: history from a cursor or a
 	// position, then live. Every alert event carries a cursor; a new Subscribe with that
 	// cursor resumes right after it, with no gap and no duplicate. Alerts the store can no
-	// longer serve are reported by a Gap event, never skipped silently.
+	// longer serve are reported by a Gap event, never skipped silently. Recalled alerts are
+	// not delivered, in history or live; recalls and reclassifications come as
+	// AlertRecalled and AlertReclassified events at their position in the feed, and the
+	// TLP filter applies to the classification in force.
 	//
 	// Callers: analyst, admin.
 	// Codes: OK (on client cancel); INVALID_ARGUMENT (bad filter or cursor);
