@@ -6,28 +6,17 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/bus"
-	"github.com/cix-exchange/cix/internal/natsembed"
-	"github.com/nats-io/nats.go"
+	"github.com/cix-exchange/cix/internal/natsembed/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func openBus(t *testing.T, cfg bus.Config) (*bus.Bus, jetstream.JetStream) {
 	t.Helper()
-	s, err := natsembed.Start(natsembed.Options{Name: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { natsembed.Stop(s) })
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc, js := natstest.JetStream(t)
 	b, err := bus.Open(context.Background(), nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, _ := jetstream.New(nc)
 	return b, js
 }
 

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -154,16 +153,7 @@ func handlingLine(tlp alertv1.Tlp, code alertv1.HandlingCode, restrictions strin
 	return s
 }
 
-func recallCodes() []string {
-	var out []string
-	for v, n := range alertv1.RecallReason_name {
-		if v != 0 {
-			out = append(out, enumShort(n, "RECALL_REASON_"))
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func recallCodes() []string { return enumNames(alertv1.RecallReason_name, "RECALL_REASON_") }
 
 var cmdAcks = &command{
 	name: "acks", args: "[--notice] [--json] ID",

@@ -6,27 +6,12 @@ import (
 	"testing"
 
 	"github.com/cix-exchange/cix/internal/feed"
-	"github.com/cix-exchange/cix/internal/natsembed"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
+	"github.com/cix-exchange/cix/internal/natsembed/natstest"
 )
 
 func openFeed(t *testing.T) *feed.Feed {
 	t.Helper()
-	s, err := natsembed.Start(natsembed.Options{Name: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { natsembed.Stop(s) })
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t)
 	f, err := feed.Open(context.Background(), js, feed.Config{Node: "NL-n1"})
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,6 @@ import (
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -163,16 +162,13 @@ func VerifyAck(v *trust.Verifier, subject string, raw []byte, storedAt time.Time
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
-	opened, err := envelope.Open(raw, envelope.PayloadTypeNoticeAck, v.At(storedAt))
+	a := &alertv1.NoticeAck{}
+	p, err := openPayload(v, raw, envelope.PayloadTypeNoticeAck, storedAt, a)
 	if err != nil {
 		return nil, err
 	}
-	a := &alertv1.NoticeAck{}
-	if err := proto.Unmarshal(opened.Envelope.Payload, a); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.NoticeAck", err)
-	}
 	claimed := &alertv1.Origin{Administration: a.GetReceiverAdministration(), Node: a.GetReceiverNode()}
-	if err := checkOrigin("acknowledgement", claimed, opened.Signer, receiver); err != nil {
+	if err := checkOrigin("acknowledgement", claimed, p, receiver); err != nil {
 		return nil, err
 	}
 	if err := alert.ValidateAck(a); err != nil {
@@ -182,7 +178,7 @@ func VerifyAck(v *trust.Verifier, subject string, raw []byte, storedAt time.Time
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf("subject names notice %s of %s, payload %s of %s",
 			noticeID, origin, a.GetNoticeId(), a.GetOrigin()), nil)
 	}
-	return &VerifiedAck{Ack: a, Signer: opened.Signer}, nil
+	return &VerifiedAck{Ack: a, Signer: p}, nil
 }
 
 // watchAcks verifies the acknowledgements addressed to this administration as they

@@ -51,14 +51,10 @@ func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now ti
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
-	opened, err := envelope.Open(raw, envelope.PayloadTypeAlert, v.At(storedAt))
+	a := &alertv1.Alert{}
+	p, err := openPayload(v, raw, envelope.PayloadTypeAlert, storedAt, a)
 	if err != nil {
 		return nil, err
-	}
-	p := opened.Signer
-	a := &alertv1.Alert{}
-	if err := proto.Unmarshal(opened.Envelope.Payload, a); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.Alert", err)
 	}
 	if err := checkOrigin("alert", a.GetOrigin(), p, sOrigin); err != nil {
 		return nil, err
@@ -74,6 +70,20 @@ func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now ti
 		return nil, err
 	}
 	return &Verified{Alert: a, Signer: p, id: a.GetId(), origin: p.Administration, supersedes: a.GetSupersedes()}, nil
+}
+
+// openPayload opens raw as an envelope of payloadType signed under a chain valid at
+// storedAt, and decodes its verified payload into m. It returns the signer.
+func openPayload(v *trust.Verifier, raw []byte, payloadType string, storedAt time.Time, m proto.Message) (trust.Principal, error) {
+	opened, err := envelope.Open(raw, payloadType, v.At(storedAt))
+	if err != nil {
+		return trust.Principal{}, err
+	}
+	if err := proto.Unmarshal(opened.Envelope.Payload, m); err != nil {
+		return trust.Principal{}, envelope.Refuse(envelope.ReasonUndecodablePayload,
+			fmt.Sprintf("payload is not a %s", m.ProtoReflect().Descriptor().FullName()), err)
+	}
+	return opened.Signer, nil
 }
 
 // checkOrigin refuses a message whose claimed origin is not its certified signer, or

@@ -49,14 +49,10 @@ func VerifyNotice(v *trust.Verifier, subject string, raw []byte, storedAt, now t
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
-	opened, err := envelope.Open(raw, envelope.PayloadTypeNotice, v.At(storedAt))
+	nt := &alertv1.AlertNotice{}
+	p, err := openPayload(v, raw, envelope.PayloadTypeNotice, storedAt, nt)
 	if err != nil {
 		return nil, err
-	}
-	p := opened.Signer
-	nt := &alertv1.AlertNotice{}
-	if err := proto.Unmarshal(opened.Envelope.Payload, nt); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.AlertNotice", err)
 	}
 	if err := checkOrigin("notice", nt.GetOrigin(), p, sOrigin); err != nil {
 		return nil, err
