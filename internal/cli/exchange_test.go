@@ -29,6 +29,20 @@ func recent(seed int64, n int) []*alertv1.Alert {
 	return as
 }
 
+// publishedAtNL starts NL and BE, publishes n recent seizures at NL and waits until BE
+// holds them.
+func publishedAtNL(t *testing.T, seed int64, n int) (nl, be *fedNode, as []*alertv1.Alert) {
+	t.Helper()
+	fed := testFederation(t, "NL", "BE")
+	nl, be = fed.nodes[0], fed.nodes[1]
+	as = recent(seed, n)
+	cix(t, jsonLines(t, as...), "--addr", nl.d.Addr(), "publish", "-").must(t, 0)
+	for _, a := range as {
+		waitForAlert(t, be, a.GetId())
+	}
+	return nl, be, as
+}
+
 func csvLines(t *testing.T, as ...*alertv1.Alert) string {
 	t.Helper()
 	var b bytes.Buffer
@@ -49,13 +63,7 @@ func csvLines(t *testing.T, as ...*alertv1.Alert) string {
 // cix verify checks them with NL's anchor and no node, and names the line and the
 // reason of a tampered one, and of a missing anchor.
 func TestExportEnvelopesVerifyOffline(t *testing.T) {
-	fed := testFederation(t, "NL", "BE")
-	nl, be := fed.nodes[0], fed.nodes[1]
-	as := recent(31, 3)
-	cix(t, jsonLines(t, as...), "--addr", nl.d.Addr(), "publish", "-").must(t, 0)
-	for _, a := range as {
-		waitForAlert(t, be, a.GetId())
-	}
+	nl, be, as := publishedAtNL(t, 31, 3)
 	file := filepath.Join(t.TempDir(), "alerts.jsonl")
 	r := cix(t, "", "--addr", be.d.Addr(), "export", "--format", "envelopes", "--origin", "NL", "--out", file).must(t, 0)
 	if r.stderr != "exported 3 alerts\n" {
@@ -103,13 +111,7 @@ func TestExportEnvelopesVerifyOffline(t *testing.T) {
 // export imports again, where the ids are already stored (duplicates), and a node of
 // another administration refuses it row by row.
 func TestExportSTIXAndCSV(t *testing.T) {
-	fed := testFederation(t, "NL", "BE")
-	nl, be := fed.nodes[0], fed.nodes[1]
-	as := recent(32, 4)
-	cix(t, jsonLines(t, as...), "--addr", nl.d.Addr(), "publish", "-").must(t, 0)
-	for _, a := range as {
-		waitForAlert(t, be, a.GetId())
-	}
+	nl, be, as := publishedAtNL(t, 32, 4)
 	r := cix(t, "", "--addr", be.d.Addr(), "export", "--format", "stix").must(t, 0)
 	var bundle struct {
 		Type    string           `json:"type"`

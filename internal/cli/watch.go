@@ -43,26 +43,8 @@ certificate).`,
 	raw: true,
 	flags: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, e *env, args []string) error {
-			if len(args) > 0 && strings.HasPrefix(args[0], "-") { // -h, --help
-				if _, err := e.parse(fs, args); err != nil {
-					return err
-				}
-				args = nil
-			}
-			if len(args) == 0 {
-				return usagef("watch", "watch wants a subcommand: add, list, rm or hits")
-			}
-			switch args[0] {
-			case "add":
-				return watchAdd(ctx, e, args[1:])
-			case "list":
-				return watchList(ctx, e, args[1:])
-			case "rm":
-				return watchRm(ctx, e, args[1:])
-			case "hits":
-				return watchHits(ctx, e, args[1:])
-			}
-			return usagef("watch", "unknown subcommand %q: want add, list, rm or hits", args[0])
+			return dispatch(ctx, e, fs, args, subcommand{"add", watchAdd}, subcommand{"list", watchList},
+				subcommand{"rm", watchRm}, subcommand{"hits", watchHits})
 		}
 	},
 }
@@ -95,17 +77,18 @@ func (e *env) watchClient() (analystv1.WatchServiceClient, error) {
 	return analystv1.NewWatchServiceClient(conn), nil
 }
 
-// subcommand parses the flags of a subcommand of "watch" and wants want positional
-// arguments.
-func (e *env) subcommand(fs *flag.FlagSet, args []string, want int, what string) ([]string, error) {
+// watchArgs parses the flags of a watch subcommand, wants want positional arguments
+// (what says so otherwise) and returns them with a WatchService client.
+func (e *env) watchArgs(fs *flag.FlagSet, args []string, want int, what string) ([]string, analystv1.WatchServiceClient, error) {
 	rest, err := e.parse(fs, args)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(rest) != want {
-		return nil, usagef(e.cmd.name, "%s", what)
+		return nil, nil, usagef(e.cmd.name, "%s", what)
 	}
-	return rest, nil
+	client, err := e.watchClient()
+	return rest, client, err
 }
 
 func watchAdd(ctx context.Context, e *env, args []string) error {
@@ -113,16 +96,13 @@ func watchAdd(ctx context.Context, e *env, args []string) error {
 	kind := fs.String("kind", "", "container, imo, vessel, company, document, hs-route or text")
 	value := fs.String("value", "", "the value to watch for")
 	label := fs.String("label", "", "your label for the entry")
-	if _, err := e.subcommand(fs, args, 0, "watch add takes --kind and --value, no argument"); err != nil {
+	_, client, err := e.watchArgs(fs, args, 0, "watch add takes --kind and --value, no argument")
+	if err != nil {
 		return err
 	}
 	k, ok := watchKinds[strings.ToLower(*kind)]
 	if !ok {
 		return usagef("watch", "--kind %q: want container, imo, vessel, company, document, hs-route or text", *kind)
-	}
-	client, err := e.watchClient()
-	if err != nil {
-		return err
 	}
 	cctx, cancel := e.unary(ctx)
 	defer cancel()
@@ -139,10 +119,7 @@ func watchList(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("watch list", flag.ContinueOnError)
 	mine := fs.Bool("mine", false, "only your own entries")
 	jsonOut := fs.Bool("json", false, "print each entry as one line of JSON")
-	if _, err := e.subcommand(fs, args, 0, "watch list takes no argument"); err != nil {
-		return err
-	}
-	client, err := e.watchClient()
+	_, client, err := e.watchArgs(fs, args, 0, "watch list takes no argument")
 	if err != nil {
 		return err
 	}
@@ -186,11 +163,7 @@ func dash(s string) string {
 
 func watchRm(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("watch rm", flag.ContinueOnError)
-	rest, err := e.subcommand(fs, args, 1, "watch rm wants one entry ID")
-	if err != nil {
-		return err
-	}
-	client, err := e.watchClient()
+	rest, client, err := e.watchArgs(fs, args, 1, "watch rm wants one entry ID")
 	if err != nil {
 		return err
 	}
@@ -209,10 +182,7 @@ func watchHits(ctx context.Context, e *env, args []string) error {
 	cursor := fs.String("cursor", "", "start right after the hit that carried this `cursor`")
 	mine := fs.Bool("mine", false, "only hits of your own entries")
 	jsonOut := fs.Bool("json", false, "print each hit as one line of JSON")
-	if _, err := e.subcommand(fs, args, 0, "watch hits takes no argument"); err != nil {
-		return err
-	}
-	client, err := e.watchClient()
+	_, client, err := e.watchArgs(fs, args, 0, "watch hits takes no argument")
 	if err != nil {
 		return err
 	}
