@@ -227,7 +227,9 @@ func importFile(ctx context.Context, e *env, path string, format analystv1.Impor
 func rowsWithErrors(res *analystv1.ImportResponse) int {
 	rows := map[uint64]bool{}
 	for _, re := range res.GetErrors() {
-		rows[re.GetRow()] = true
+		if re.GetRow() > 0 { // 0: the count of errors left out
+			rows[re.GetRow()] = true
+		}
 	}
 	return len(rows)
 }

@@ -373,6 +373,8 @@ type Row struct {
 	N      int
 	Alert  *alertv1.Alert
 	Errors []RowError
+	// Header is set on the errors of a CSV header: no data row was read.
+	Header bool
 }
 
 // RowError is why one row was refused.
@@ -401,9 +403,9 @@ func ReadCSV(r io.Reader) []Row {
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return []Row{{N: 1, Errors: []RowError{{Row: 1, Reason: "empty file: a header row is required"}}}}
+			return []Row{{N: 1, Header: true, Errors: []RowError{{Row: 1, Reason: "empty file: a header row is required"}}}}
 		}
-		return []Row{{N: 1, Errors: []RowError{{Row: 1, Reason: "unreadable header: " + err.Error()}}}}
+		return []Row{{N: 1, Header: true, Errors: []RowError{{Row: 1, Reason: "unreadable header: " + err.Error()}}}}
 	}
 	cols := make([]*column, len(header))
 	kindAt := -1
@@ -424,7 +426,7 @@ func ReadCSV(r io.Reader) []Row {
 		seen[h] = true
 	}
 	if len(herrs) > 0 {
-		return []Row{{N: 1, Errors: herrs}}
+		return []Row{{N: 1, Header: true, Errors: herrs}}
 	}
 	var rows []Row
 	for n := 2; ; n++ {

@@ -168,3 +168,20 @@ func FuzzImportJSONL(f *testing.F) {
 		}
 	})
 }
+
+// TestImportBoundsErrors: past MaxRowErrors, one last error counts the others.
+func TestImportBoundsErrors(t *testing.T) {
+	rows := make([]Row, MaxRowErrors+5)
+	for i := range rows {
+		rows[i] = Row{N: i + 2, Errors: []RowError{{Row: i + 2, Reason: "bad"}}}
+	}
+	res, err := Import(t.Context(), nil, rows, false) // no row to publish: no publisher needed
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := res.GetErrors()
+	if len(errs) != MaxRowErrors+1 || errs[MaxRowErrors].GetRow() != 0 || errs[MaxRowErrors].GetReason() != "and 5 more errors" ||
+		res.GetRows() != uint64(len(rows)) || len(res.GetAccepted()) != 0 {
+		t.Fatalf("%d errors, last %v, rows %d", len(errs), errs[len(errs)-1], res.GetRows())
+	}
+}

@@ -73,6 +73,10 @@ func Export(ctx context.Context, feed Feed, format analystv1.ExportFormat, filte
 	return n, end()
 }
 
+// MaxRowErrors bounds the errors an import reports; a last error without a row says
+// how many more there were.
+const MaxRowErrors = 10_000
+
 // Publisher publishes alerts as NodeService.PublishStream does.
 type Publisher interface {
 	Prepare(ctx context.Context, a *alertv1.Alert) (*node.Sealed, error)
@@ -92,10 +96,12 @@ func Import(ctx context.Context, p Publisher, rows []Row, keepGood bool) (*analy
 	ids := map[string]int{}
 	for i, r := range rows {
 		errs[i] = r.Errors
+		if !r.Header {
+			res.Rows++
+		}
 		if r.Alert == nil {
 			continue
 		}
-		res.Rows++
 		if id := r.Alert.GetId(); id != "" {
 			if first, dup := ids[id]; dup {
 				errs[i] = append(errs[i], RowError{Row: r.N, Field: "alert.id", Reason: fmt.Sprintf("id of row %d too", first)})
@@ -130,12 +136,19 @@ func Import(ctx context.Context, p Publisher, rows []Row, keepGood bool) (*analy
 	if fatal != nil {
 		return res, fatal
 	}
-	bad := false
+	bad, more := false, 0
 	for _, es := range errs {
 		bad = bad || len(es) > 0
 		for _, e := range es {
+			if len(res.Errors) == MaxRowErrors {
+				more++
+				continue
+			}
 			res.Errors = append(res.Errors, &analystv1.RowError{Row: uint64(e.Row), Field: e.Field, Reason: e.Reason})
 		}
+	}
+	if more > 0 {
+		res.Errors = append(res.Errors, &analystv1.RowError{Reason: fmt.Sprintf("and %d more errors", more)})
 	}
 	if bad && !keepGood {
 		return res, nil

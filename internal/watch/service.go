@@ -209,6 +209,13 @@ func (s *Service) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
+		if errors.Is(err, node.ErrOutOfRange) { // the feed was wiped: start at its end
+			if end, eerr := s.feedEnd(ctx); eerr == nil {
+				s.log.Warn("watch: cursor beyond the feed; matching from its end", "cursor", s.Cursor(), "end", end)
+				s.advance(end)
+				continue
+			}
+		}
 		s.log.Warn("watch: following the feed failed; retrying", "cursor", s.Cursor(), "error", err)
 		select {
 		case <-ctx.Done():

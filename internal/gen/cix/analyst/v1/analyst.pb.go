@@ -1129,7 +1129,8 @@ func (x *ImportRequest) GetData() []byte {
 type RowError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Row number: the line of a JSON lines file, or the record of a CSV file counting
-	// the header as row 1 (as a spreadsheet numbers them).
+	// the header as row 1 (as a spreadsheet numbers them). 0 only on a last error saying
+	// how many more errors were left out (at most 10000 are reported).
 	Row uint64 `protobuf:"varint,1,opt,name=row,proto3" json:"row,omitempty"`
 	// Path of the field, as Publish reports it (e.g. "alert.seizure.goods[0].hs_code"),
 	// or empty when the row as a whole is unreadable.
