@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/trust"
 	"google.golang.org/grpc"
@@ -34,6 +35,12 @@ var Policy = map[string][]trust.Role{
 	nodev1.AdminService_GetNodeInfo_FullMethodName:                   trust.Roles,
 	nodev1.AdminService_PublishRevocation_FullMethodName:             {trust.RoleAdmin},
 	nodev1.AdminService_ListRevocations_FullMethodName:               trust.Roles,
+	analystv1.WatchService_CreateWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_DeleteWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_ListWatches_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_WatchHits_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.ExchangeService_Export_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.ExchangeService_Import_FullMethodName:                  {trust.RolePublisher, trust.RoleAdmin},
 	"/grpc.health.v1.Health/Check":                                   trust.Roles,
 	"/grpc.health.v1.Health/Watch":                                   trust.Roles,
 	"/grpc.health.v1.Health/List":                                    trust.Roles,

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -35,9 +36,12 @@ type ServerOptions struct {
 	// TLS, when set, requires client certificates and enforces Policy by role. Nil
 	// serves plaintext and admits every caller (development on loopback).
 	TLS *tls.Config
+	// Watchlist serves WatchService; nil leaves the service out.
+	Watchlist Watchlist
 }
 
-// NewServer assembles the gRPC server of a node: NodeService, AdminService, health and
+// NewServer assembles the gRPC server of a node: NodeService, AdminService,
+// ExchangeService, WatchService (with a watchlist), health and
 // reflection, with logging, authorisation by role and panic recovery (recovery innermost,
 // so a panic becomes an Internal status that is logged like any other).
 func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
@@ -54,11 +58,19 @@ func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	g := grpc.NewServer(opts...)
 	nodev1.RegisterNodeServiceServer(g, &NodeService{node: n, log: log, window: 1024})
 	nodev1.RegisterAdminServiceServer(g, &AdminService{node: n, log: log})
+	analystv1.RegisterExchangeServiceServer(g, &ExchangeService{node: n, log: log})
+	if o.Watchlist != nil {
+		analystv1.RegisterWatchServiceServer(g, &WatchService{watch: o.Watchlist, log: log})
+	}
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)
 	h.SetServingStatus(nodev1.NodeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	h.SetServingStatus(nodev1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus(analystv1.ExchangeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if o.Watchlist != nil {
+		h.SetServingStatus(analystv1.WatchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
 	return &Server{GRPC: g, Health: h}
 }
 

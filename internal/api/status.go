@@ -8,6 +8,7 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/node"
+	"github.com/cix-exchange/cix/internal/watch"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,6 +38,8 @@ func toStatus(log *slog.Logger, err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, node.ErrOutOfRange):
 		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, watch.ErrFull):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "cancelled")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -57,6 +57,7 @@ func TestRecallReclassifyAcks(t *testing.T) {
 	}
 	// BE's history: the two notices, not the recalled alert, then the next alert.
 	cix(t, jsonLines(t, later), "--addr", nl.d.Addr(), "publish", "-").must(t, 0)
+	waitForAlert(t, be, later.GetId()) // in BE's history, not live
 	r = cix(t, "", "--addr", be.d.Addr(), "feed", "--from-start", "--limit", "1").must(t, 0)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 4 || lines[1] != "-- "+a.GetId()+" reclassified TLP:GREEN "+code+" --" ||

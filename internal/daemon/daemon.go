@@ -25,6 +25,7 @@ import (
 	"github.com/cix-exchange/cix/internal/revocation"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/cix-exchange/cix/internal/vault"
+	"github.com/cix-exchange/cix/internal/watch"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -41,6 +42,7 @@ type Daemon struct {
 	anchor string // PEM file of the administration's anchor
 	vault  *vaultIdentity
 	node   *node.Node
+	watch  *watch.Service
 	srv    *api.Server
 	lis    net.Listener
 	cancel context.CancelFunc
@@ -143,6 +145,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err := d.node.LoadNotices(ctx); err != nil {
 		return nil, err
 	}
+	if d.watch, err = watch.Open(ctx, b.JetStream(), d.node, watch.Config{
+		Administration: cfg.Administration, Node: cfg.Node, Replicas: cfg.NATS.Replicas,
+	}, log); err != nil {
+		return nil, err
+	}
 	tlsCfg, err := serverTLS(cfg, d.ks, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("grpc tls: %w", err)
@@ -150,7 +157,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if d.lis, err = net.Listen("tcp", cfg.GRPC.Listen); err != nil {
 		return nil, fmt.Errorf("grpc listen: %w", err)
 	}
-	d.srv = api.NewServer(d.node, log, api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg})
+	d.srv = api.NewServer(d.node, log, api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg, Watchlist: d.watch})
 	if d.vault != nil {
 		for name, run := range d.vault.runners() {
 			d.wg.Add(1)
@@ -169,11 +176,17 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 			_ = d.credsWatch.Run(ctx) // failures are reported in its status, never fatal
 		}()
 	}
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go func() {
 		defer d.wg.Done()
 		if err := d.node.Run(ctx); err != nil {
 			d.fail(fmt.Errorf("receive alerts: %w", err))
+		}
+	}()
+	go func() {
+		defer d.wg.Done()
+		if err := d.watch.Run(ctx); err != nil {
+			d.fail(fmt.Errorf("watchlist: %w", err))
 		}
 	}()
 	go func() {
@@ -305,6 +318,9 @@ func (d *Daemon) AnchorPath() string { return d.anchor }
 
 // Node is the running node.
 func (d *Daemon) Node() *node.Node { return d.node }
+
+// Watch is the node's watchlist.
+func (d *Daemon) Watch() *watch.Service { return d.watch }
 
 // Stop stops the node and waits until everything it started has stopped. It returns the
 // first failure the node had while running, if any.

@@ -23,6 +23,12 @@ import (
 // tlsClient connects to addr with a client certificate (nil: none) trusting anchor only.
 func tlsClient(t *testing.T, addr string, anchor *x509.Certificate, cert *tls.Certificate) nodev1.NodeServiceClient {
 	t.Helper()
+	return nodev1.NewNodeServiceClient(tlsConn(t, addr, anchor, cert))
+}
+
+// tlsConn is the connection of tlsClient.
+func tlsConn(t *testing.T, addr string, anchor *x509.Certificate, cert *tls.Certificate) *grpc.ClientConn {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(anchor)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}
@@ -34,7 +40,7 @@ func tlsClient(t *testing.T, addr string, anchor *x509.Certificate, cert *tls.Ce
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return nodev1.NewNodeServiceClient(conn)
+	return conn
 }
 
 func clientCert(t *testing.T, ks *trust.DevKeystore, role trust.Role) *tls.Certificate {
