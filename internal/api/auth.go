@@ -11,6 +11,7 @@ import (
 	"time"
 
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"github.com/cix-exchange/cix/internal/trust"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -31,6 +32,9 @@ var Policy = map[string][]trust.Role{
 	nodev1.AdminService_GetNodeInfo_FullMethodName:                   trust.Roles,
 	nodev1.AdminService_PublishRevocation_FullMethodName:             {trust.RoleAdmin},
 	nodev1.AdminService_ListRevocations_FullMethodName:               trust.Roles,
+	searchv1.SearchService_Search_FullMethodName:                     {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_GetHistory_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_Statistics_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
 	"/grpc.health.v1.Health/Check":                                   trust.Roles,
 	"/grpc.health.v1.Health/Watch":                                   trust.Roles,
 	"/grpc.health.v1.Health/List":                                    trust.Roles,

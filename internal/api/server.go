@@ -9,6 +9,7 @@ import (
 	"time"
 
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -35,10 +36,12 @@ type ServerOptions struct {
 	// TLS, when set, requires client certificates and enforces Policy by role. Nil
 	// serves plaintext and admits every caller (development on loopback).
 	TLS *tls.Config
+	// Search, when set, is served as SearchService (the node's index).
+	Search Searcher
 }
 
-// NewServer assembles the gRPC server of a node: NodeService, AdminService, health and
-// reflection, with logging, authorisation by role and panic recovery (recovery innermost,
+// NewServer assembles the gRPC server of a node: NodeService, AdminService,
+// SearchService (with an index), health and reflection, with logging, authorisation by role and panic recovery (recovery innermost,
 // so a panic becomes an Internal status that is logged like any other).
 func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	auth := authorizer{admin: o.Administration, tls: o.TLS != nil}
@@ -59,6 +62,10 @@ func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	reflection.Register(g)
 	h.SetServingStatus(nodev1.NodeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	h.SetServingStatus(nodev1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if o.Search != nil {
+		searchv1.RegisterSearchServiceServer(g, &SearchService{index: o.Search, log: log})
+		h.SetServingStatus(searchv1.SearchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
 	return &Server{GRPC: g, Health: h}
 }
 
