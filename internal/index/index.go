@@ -131,6 +131,7 @@ func (x *Index) open(ctx context.Context) error {
 	return nil
 }
 
+// schemaVersion is the schema version of db: 0 for an empty database.
 func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
 	var n int
 	err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'`).Scan(&n)
@@ -139,8 +140,8 @@ func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
 	}
 	var v int
 	err = db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && v == 0) {
+		return -1, nil // not a schema of this package
 	}
 	return v, err
 }
