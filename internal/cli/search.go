@@ -12,6 +12,7 @@ import (
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -65,11 +66,9 @@ protobuf JSON (cix.search.v1.SearchResponse).`,
 				return callErr("search", err)
 			}
 			if *jsonOut {
-				b, err := protojson.Marshal(res)
-				if err != nil {
+				if err := printJSONLine(e.stdout, res); err != nil {
 					return err
 				}
-				fmt.Fprintf(e.stdout, "%s\n", b)
 			} else {
 				printResults(e.stdout, res.GetResults())
 			}
@@ -122,12 +121,7 @@ line of protobuf JSON (cix.search.v1.StatisticsResponse).`,
 				return callErr("stats", err)
 			}
 			if *jsonOut {
-				b, err := protojson.Marshal(res)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(e.stdout, "%s\n", b)
-				return nil
+				return printJSONLine(e.stdout, res)
 			}
 			printStats(e.stdout, res)
 			printIndexState(e.stderr, res.GetIndex())
@@ -224,6 +218,16 @@ func (f *selFlags) parse(e *env, cmd string, args []string) (*searchv1.Selection
 		}
 	}
 	return s, nil
+}
+
+// printJSONLine prints m as one line of protobuf JSON.
+func printJSONLine(w io.Writer, m proto.Message) error {
+	b, err := protojson.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }
 
 func splitList(s string) []string {

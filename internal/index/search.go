@@ -39,14 +39,9 @@ type hit struct {
 
 // Search returns one page of results.
 func (x *Index) Search(ctx context.Context, req *searchv1.SearchRequest) (*searchv1.SearchResponse, error) {
-	sel, err := compileSelection(req.GetSelection())
-	var vs []alert.FieldViolation
+	sel, vs, err := checkSelection(req.GetSelection())
 	if err != nil {
-		ve, ok := err.(*alert.ValidationError)
-		if !ok {
-			return nil, err
-		}
-		vs = ve.Violations
+		return nil, err
 	}
 	col, ok := sortColumns[req.GetSort()]
 	if !ok {

@@ -218,7 +218,9 @@ func TestSearch100k(t *testing.T) {
 				return false
 			}},
 		{"risk status", &searchv1.Selection{RiskStatuses: []alertv1.RiskAlertStatus{alertv1.RiskAlertStatus_RISK_ALERT_STATUS_ACTIVE}},
-			func(a *alertv1.Alert) bool { return a.GetRisk().GetStatus() == alertv1.RiskAlertStatus_RISK_ALERT_STATUS_ACTIVE }},
+			func(a *alertv1.Alert) bool {
+				return a.GetRisk().GetStatus() == alertv1.RiskAlertStatus_RISK_ALERT_STATUS_ACTIVE
+			}},
 		{"investigation status", &searchv1.Selection{InvestigationStatuses: []alertv1.InvestigationStatus{alertv1.InvestigationStatus_INVESTIGATION_STATUS_CLOSED}},
 			func(a *alertv1.Alert) bool {
 				return seizure(a).GetFollowUp().GetInvestigationStatus() == alertv1.InvestigationStatus_INVESTIGATION_STATUS_CLOSED

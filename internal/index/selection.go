@@ -3,6 +3,7 @@ package index
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -91,6 +92,16 @@ func compileSelection(s *searchv1.Selection) (*selection, error) {
 	sum := sha256.Sum256(b)
 	c.sel.hash = binary.BigEndian.Uint64(sum[:8])
 	return &c.sel, nil
+}
+
+// checkSelection compiles s, returning its violations to add to a request's others.
+func checkSelection(s *searchv1.Selection) (*selection, []alert.FieldViolation, error) {
+	sel, err := compileSelection(s)
+	var ve *alert.ValidationError
+	if errors.As(err, &ve) {
+		return nil, ve.Violations, nil
+	}
+	return sel, nil, err
 }
 
 func enumValues[E ~int32](vs []E) []any {

@@ -28,14 +28,9 @@ var allDimensions = []searchv1.Dimension{
 // Statistics counts the groups (reports, and seizures once however often reported) of a
 // selection by each requested dimension.
 func (x *Index) Statistics(ctx context.Context, req *searchv1.StatisticsRequest) (*searchv1.StatisticsResponse, error) {
-	sel, err := compileSelection(req.GetSelection())
-	var vs []alert.FieldViolation
+	sel, vs, err := checkSelection(req.GetSelection())
 	if err != nil {
-		ve, ok := err.(*alert.ValidationError)
-		if !ok {
-			return nil, err
-		}
-		vs = ve.Violations
+		return nil, err
 	}
 	by := req.GetBy()
 	if len(by) == 0 {

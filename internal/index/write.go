@@ -160,6 +160,16 @@ func (w *writer) exec(ctx context.Context, q string, args ...any) (sql.Result, e
 
 // ints runs a query returning one integer column.
 func (w *writer) ints(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rows, err := w.query(ctx, q, 1, args...)
+	out := make([]int64, len(rows))
+	for i, r := range rows {
+		out[i] = r[0]
+	}
+	return out, err
+}
+
+// query runs a query returning width (1 or 2) integer columns.
+func (w *writer) query(ctx context.Context, q string, width int, args ...any) ([][2]int64, error) {
 	s, err := w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -169,13 +179,14 @@ func (w *writer) ints(ctx context.Context, q string, args ...any) ([]int64, erro
 		return nil, err
 	}
 	defer rows.Close()
-	var out []int64
+	var out [][2]int64
 	for rows.Next() {
-		var v int64
-		if err := rows.Scan(&v); err != nil {
+		var p [2]int64
+		dest := []any{&p[0], &p[1]}
+		if err := rows.Scan(dest[:width]...); err != nil {
 			return nil, err
 		}
-		out = append(out, v)
+		out = append(out, p)
 	}
 	return out, rows.Err()
 }
@@ -201,7 +212,7 @@ func boolInt(b bool) int64 {
 func (w *writer) link(ctx context.Context, aid int64, a *alertv1.Alert, skey []byte) error {
 	chains, groups := []int64{aid}, []int64{aid}
 	add := func(q string, arg any) error {
-		rows, err := w.pairs(ctx, q, arg)
+		rows, err := w.query(ctx, q, 2, arg)
 		for _, p := range rows {
 			chains, groups = append(chains, p[0]), append(groups, p[1])
 		}
@@ -250,26 +261,4 @@ func (w *writer) link(ctx context.Context, aid int64, a *alertv1.Alert, skey []b
 	_, err := w.exec(ctx, `UPDATE alerts SET (g_seq, g_issued, g_seized) =
 		(SELECT min(aid), min(issued_at), min(seized_at) FROM alerts WHERE grp = ?1) WHERE grp = ?1`, grp)
 	return err
-}
-
-// pairs runs a query returning two integer columns.
-func (w *writer) pairs(ctx context.Context, q string, args ...any) ([][2]int64, error) {
-	s, err := w.stmt(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := s.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out [][2]int64
-	for rows.Next() {
-		var p [2]int64
-		if err := rows.Scan(&p[0], &p[1]); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
