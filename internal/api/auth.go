@@ -12,6 +12,7 @@ import (
 
 	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"github.com/cix-exchange/cix/internal/trust"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,6 +42,9 @@ var Policy = map[string][]trust.Role{
 	analystv1.WatchService_WatchHits_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
 	analystv1.ExchangeService_Export_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
 	analystv1.ExchangeService_Import_FullMethodName:                  {trust.RolePublisher, trust.RoleAdmin},
+	searchv1.SearchService_Search_FullMethodName:                     {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_GetHistory_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_Statistics_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
 	"/grpc.health.v1.Health/Check":                                   trust.Roles,
 	"/grpc.health.v1.Health/Watch":                                   trust.Roles,
 	"/grpc.health.v1.Health/List":                                    trust.Roles,

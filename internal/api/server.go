@@ -10,6 +10,7 @@ import (
 
 	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -38,11 +39,13 @@ type ServerOptions struct {
 	TLS *tls.Config
 	// Watchlist serves WatchService; nil leaves the service out.
 	Watchlist Watchlist
+	// Search, when set, is served as SearchService (the node's index).
+	Search Searcher
 }
 
 // NewServer assembles the gRPC server of a node: NodeService, AdminService,
-// ExchangeService, WatchService (with a watchlist), health and
-// reflection, with logging, authorisation by role and panic recovery (recovery innermost,
+// ExchangeService, WatchService (with a watchlist), SearchService (with an index), health
+// and reflection, with logging, authorisation by role and panic recovery (recovery innermost,
 // so a panic becomes an Internal status that is logged like any other).
 func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	auth := authorizer{admin: o.Administration, tls: o.TLS != nil}
@@ -70,6 +73,10 @@ func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	h.SetServingStatus(analystv1.ExchangeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if o.Watchlist != nil {
 		h.SetServingStatus(analystv1.WatchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+	if o.Search != nil {
+		searchv1.RegisterSearchServiceServer(g, &SearchService{index: o.Search, log: log})
+		h.SetServingStatus(searchv1.SearchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
 	return &Server{GRPC: g, Health: h}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/feed"
+	"github.com/cix-exchange/cix/internal/index"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/revocation"
@@ -43,6 +44,7 @@ type Daemon struct {
 	vault  *vaultIdentity
 	node   *node.Node
 	watch  *watch.Service
+	index  *index.Index // nil when index.enabled is false
 	srv    *api.Server
 	lis    net.Listener
 	cancel context.CancelFunc
@@ -157,7 +159,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if d.lis, err = net.Listen("tcp", cfg.GRPC.Listen); err != nil {
 		return nil, fmt.Errorf("grpc listen: %w", err)
 	}
-	d.srv = api.NewServer(d.node, log, api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg, Watchlist: d.watch})
+	opts := api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg, Watchlist: d.watch}
+	if cfg.Index.Enabled {
+		if d.index, err = index.Open(ctx, cfg.IndexDir(), index.Options{CacheKiB: cfg.Index.CacheMB << 10, Logger: log}); err != nil {
+			return nil, err
+		}
+		opts.Search = d.index
+	}
+	d.srv = api.NewServer(d.node, log, opts)
 	if d.vault != nil {
 		for name, run := range d.vault.runners() {
 			d.wg.Add(1)
@@ -195,6 +204,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 			d.fail(fmt.Errorf("grpc: %w", err))
 		}
 	}()
+	if d.index != nil { // after the node; its failures are logged and retried, never fatal
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			_ = index.NewIndexer(d.index, d.node, index.IndexerOptions{Logger: log}).Run(ctx)
+		}()
+	}
 	go func() {
 		<-ctx.Done()
 		d.srv.Stop(10 * time.Second)
@@ -276,6 +292,11 @@ func (d *Daemon) fail(err error) {
 }
 
 func (d *Daemon) close() {
+	if d.index != nil { // the indexer has stopped: before the node's NATS connection
+		if err := d.index.Close(); err != nil {
+			d.log.Warn("close index", "error", err)
+		}
+	}
 	if d.nc != nil {
 		if d.nc.Drain() == nil {
 			select { // Drain finishes asynchronously; NATS closes the connection at the end
@@ -321,6 +342,9 @@ func (d *Daemon) Node() *node.Node { return d.node }
 
 // Watch is the node's watchlist.
 func (d *Daemon) Watch() *watch.Service { return d.watch }
+
+// Index is the node's search index, nil when disabled.
+func (d *Daemon) Index() *index.Index { return d.index }
 
 // Stop stops the node and waits until everything it started has stopped. It returns the
 // first failure the node had while running, if any.
