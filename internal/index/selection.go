@@ -267,6 +267,14 @@ func (c *compiler) text(t string) {
 // "quoted phrases" (all must match), a trailing * for a prefix, OR between two terms.
 // Everything else is taken literally (FTS5 operators and column filters too).
 func ftsQuery(t string) string {
+	// Control characters mean nothing in a search, and FTS5 ends a string at NUL
+	// ("unterminated string"): they become spaces.
+	t = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, t)
 	var terms []string
 	quote := func(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 	for t = strings.TrimSpace(t); t != ""; t = strings.TrimSpace(t) {
