@@ -41,7 +41,9 @@ type Index struct {
 
 	mu sync.RWMutex // write-held only while the database is dropped and created again
 	w  *sql.DB      // the one writer
-	r  *sql.DB      // readers
+	// stmts are the writer's statements, prepared once on w.
+	stmts stmtCache
+	r     *sql.DB // readers
 
 	cursor   atomic.Uint64 // last feed position committed
 	count    atomic.Uint64 // alerts indexed
@@ -159,6 +161,7 @@ func removeDB(path string) error {
 func (x *Index) Close() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.stmts.close()
 	return errors.Join(x.r.Close(), x.w.Close())
 }
 
@@ -167,6 +170,7 @@ func (x *Index) Close() error {
 func (x *Index) Reset(ctx context.Context) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
+	x.stmts.close()
 	if err := errors.Join(x.r.Close(), x.w.Close()); err != nil {
 		return fmt.Errorf("drop index: %w", err)
 	}

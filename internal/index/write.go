@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
@@ -94,7 +95,7 @@ func (x *Index) apply(ctx context.Context, cs []change, cursor uint64) (int, err
 		return 0, fmt.Errorf("index: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit it does nothing
-	w := &writer{tx: tx}
+	w := &writer{tx: tx, shared: &x.stmts}
 	defer w.close()
 	added := 0
 	var run []*nodev1.VerifiedAlert // alerts are added together, notices in order between them
@@ -126,20 +127,77 @@ func (x *Index) apply(ctx context.Context, cs []change, cursor uint64) (int, err
 	x.cursor.Store(newCursor)
 	x.count.Add(uint64(added))
 	x.setFeedLast(newCursor)
+	w.close()
+	x.stmts.prepare(ctx, x.w, w.missed) // the connection is free again
 	return added, nil
 }
 
 // writer holds a batch's transaction and its prepared statements.
 type writer struct {
-	tx    *sql.Tx
-	stmts map[string]*sql.Stmt
+	tx     *sql.Tx
+	stmts  map[string]*sql.Stmt
+	shared *stmtCache
+	missed []string // statements to prepare on the database once the transaction ends
+}
+
+// stmtCache keeps the writer's statements prepared on the database across transactions:
+// the writer has one connection, so a transaction uses them without parsing the SQL
+// again (7 % of a replay's CPU before). Statements are prepared on the database only
+// between transactions: the one connection is busy during one.
+type stmtCache struct {
+	mu sync.Mutex
+	db map[string]*sql.Stmt
+}
+
+// maxSharedStmts bounds the cache: multi-row inserts make one text per row count.
+const maxSharedStmts = 256
+
+func (c *stmtCache) lookup(q string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.db[q]
+}
+
+// prepare prepares qs on db, outside any transaction.
+func (c *stmtCache) prepare(ctx context.Context, db *sql.DB, qs []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, q := range qs {
+		if _, ok := c.db[q]; ok || len(c.db) >= maxSharedStmts {
+			continue
+		}
+		s, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			return // prepared per transaction, as before
+		}
+		if c.db == nil {
+			c.db = map[string]*sql.Stmt{}
+		}
+		c.db[q] = s
+	}
+}
+
+func (c *stmtCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.db {
+		_ = s.Close()
+	}
+	c.db = nil
 }
 
 func (w *writer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	if s, ok := w.stmts[q]; ok {
 		return s, nil
 	}
-	s, err := w.tx.PrepareContext(ctx, q)
+	var s *sql.Stmt
+	var err error
+	if ds := w.shared.lookup(q); ds != nil {
+		s = w.tx.StmtContext(ctx, ds)
+	} else {
+		s, err = w.tx.PrepareContext(ctx, q)
+		w.missed = append(w.missed, q)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +253,7 @@ func (w *writer) close() {
 	for _, s := range w.stmts {
 		_ = s.Close()
 	}
+	w.stmts = nil
 }
 
 func boolInt(b bool) int64 {
