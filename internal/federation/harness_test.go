@@ -61,6 +61,30 @@ func newUserKey(t testing.TB) (seed, pub string) {
 	return string(s), p
 }
 
+// pubOf returns the public key of a user nkey seed.
+func pubOf(t testing.TB, seed string) string {
+	t.Helper()
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub
+}
+
+// signer signs a server's nonce with a user nkey seed.
+func signer(t testing.TB, seed string) nats.SignatureHandler {
+	t.Helper()
+	kp, err := nkeys.FromSeed([]byte(seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp.Sign
+}
+
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
