@@ -46,7 +46,7 @@ type runFunc func(ctx context.Context, e *env, args []string) error
 // commands lists the subcommands in the order of the usage text. "help" is handled by
 // Run itself.
 var commands = []*command{
-	cmdPublish, cmdGen, cmdGet, cmdFeed, cmdQuarantine, cmdInfo, cmdTrust, cmdCert, cmdDemo,
+	cmdPublish, cmdGen, cmdGet, cmdFeed, cmdQuarantine, cmdInfo, cmdTrust, cmdCert, cmdFederation, cmdDemo,
 }
 
 func lookup(name string) *command {

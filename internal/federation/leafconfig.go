@@ -3,6 +3,8 @@ package federation
 import (
 	"errors"
 	"fmt"
+	"net"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -31,13 +33,15 @@ type LeafOptions struct {
 	// TLS to the hub: the CA the hub's certificate chains to, and the leaf's client
 	// certificate (the hub verifies it). Nil connects without TLS (tests on loopback).
 	TLS *TLS
-	// LocalAuthInclude is a file included for the leaf's own client authorization, e.g.
+	// LocalAuthInclude is a file included for the leaf's own client authorization, a path
+	// relative to the folder of the leaf's configuration file (nats-server resolves
+	// includes there, absolute paths included), e.g.
 	// the operator, system account and resolver that `nsc generate config --mem-resolver`
-	// writes for the administration's own operator, so that nodes connect with JWT
-	// credentials (the .creds kept in Vault KV). LocalAccount is then the public key of
-	// the account holding the cix streams. Empty: one static account CIX (JetStream on)
-	// which clients join without credentials, for development and tests; keep such a
-	// leaf's client listener on loopback.
+	// writes for the administration's own operator, so that nodes on other hosts connect
+	// with JWT credentials (the .creds kept in Vault KV). LocalAccount is then the public
+	// key of the account holding the cix streams. Empty: one static account CIX
+	// (JetStream on) which clients join without credentials; the client listener must
+	// then be on loopback, for a node on the same host (or in the same pod).
 	LocalAuthInclude string
 	LocalAccount     string
 }
@@ -49,6 +53,11 @@ const LocalAccount = "CIX"
 const DefaultLeafClientListen = "127.0.0.1:4222"
 
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
 
 // LeafConfig returns the nats-server configuration of admin's leaf server: JetStream in
 // admin's own domain (so that publishing keeps working while the hub is away), one
@@ -84,6 +93,9 @@ func LeafConfig(m *Manifest, admin string, o LeafOptions) (string, error) {
 	if (o.LocalAuthInclude == "") != (o.LocalAccount == "") {
 		errs = append(errs, errors.New("leaf config: the local authorization include and its account go together"))
 	}
+	if filepath.IsAbs(o.LocalAuthInclude) || strings.ContainsAny(o.LocalAuthInclude, "\"\n") {
+		errs = append(errs, fmt.Errorf("leaf config: include %q: give a path relative to the leaf configuration's folder (nats-server resolves it there)", o.LocalAuthInclude))
+	}
 	if t := o.TLS; t != nil && (t.CAFile == "" || t.CertFile == "" || t.KeyFile == "") {
 		errs = append(errs, errors.New("leaf config: TLS needs ca_file, cert_file and key_file"))
 	}
@@ -92,8 +104,11 @@ func LeafConfig(m *Manifest, admin string, o LeafOptions) (string, error) {
 		errs = append(errs, fmt.Errorf("leaf config: server name %q: want letters, digits, '-', '_' and '.', or $VARIABLE", name))
 	}
 	listen := firstNonEmpty(o.ClientListen, DefaultLeafClientListen)
-	if !validHostPort(listen) {
+	switch host, _, err := net.SplitHostPort(listen); {
+	case err != nil || !validHostPort(listen):
 		errs = append(errs, fmt.Errorf("leaf config: client listen %q: want host:port", listen))
+	case o.LocalAuthInclude == "" && host != "localhost" && !isLoopback(host):
+		errs = append(errs, fmt.Errorf("leaf config: client listen %q: without local authorization the leaf admits clients without credentials, so it must listen on loopback", listen))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return "", err
@@ -120,7 +135,9 @@ func LeafConfig(m *Manifest, admin string, o LeafOptions) (string, error) {
 		w.comment("The administration's own operator, system account and account resolver.")
 		w.line("include %s", quote(o.LocalAuthInclude))
 	} else {
-		w.comment("Development: one account for the cix streams, joined without credentials.")
+		w.comment("One account for the cix streams. The node next to this server joins it on the\n" +
+			"loopback listener without credentials; nodes on other hosts need local authorization\n" +
+			"(cix federation leaf-config --local-auth-include).")
 		w.open("accounts")
 		w.open(LocalAccount)
 		w.raw("jetstream", "enabled")
