@@ -29,19 +29,28 @@ const wait = 30 * time.Second
 func testManifest(t testing.TB) (m *federation.Manifest, seeds map[string]string) {
 	t.Helper()
 	seeds = map[string]string{}
+	return manifestOf(t, seeds, "NL", "BE", "DE"), seeds
+}
+
+// manifestOf is the test manifest with the members codes (a subset of NL, BE, DE), with
+// the leaf keys of seeds, generating those missing.
+func manifestOf(t testing.TB, seeds map[string]string, codes ...string) *federation.Manifest {
+	t.Helper()
+	names := map[string]string{"NL": "Douane NL", "BE": "Douane BE", "DE": "Zoll DE"}
 	var b strings.Builder
 	b.WriteString("federation: cix-test\nmembers:\n")
-	for _, c := range []struct{ code, name string }{{"NL", "Douane NL"}, {"BE", "Douane BE"}, {"DE", "Zoll DE"}} {
-		seed, pub := newUserKey(t)
-		seeds[c.code] = seed
-		fmt.Fprintf(&b, "  - code: %s\n    name: %s\n    nodes: [%s-1]\n    leaf_nkeys: [%s]\n", c.code, c.name, strings.ToLower(c.code), pub)
+	for _, c := range codes {
+		if seeds[c] == "" {
+			seeds[c], _ = newUserKey(t)
+		}
+		fmt.Fprintf(&b, "  - code: %s\n    name: %s\n    nodes: [%s-1]\n    leaf_nkeys: [%s]\n", c, names[c], strings.ToLower(c), pubOf(t, seeds[c]))
 	}
 	b.WriteString("groups:\n  - name: benelux\n    members: [NL, BE]\n")
 	m, err := federation.Parse([]byte(b.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, seeds
+	return m
 }
 
 func newUserKey(t testing.TB) (seed, pub string) {
@@ -128,21 +137,15 @@ type leaf struct {
 func startFed(t *testing.T, edit func(string) string) *fed {
 	t.Helper()
 	m, seeds := testManifest(t)
+	return startFedOf(t, m, seeds, edit)
+}
+
+// startFedOf is startFed for the manifest m.
+func startFedOf(t *testing.T, m *federation.Manifest, seeds map[string]string, edit func(string) string) *fed {
+	t.Helper()
 	f := &fed{t: t, m: m, seeds: seeds, dir: t.TempDir(), hubLeaf: freePort(t), hubPort: freePort(t), leaves: map[string]*leaf{}}
-	conf, err := federation.HubConfig(m, federation.HubOptions{
-		ClientListen:   "127.0.0.1:" + strconv.Itoa(f.hubPort),
-		LeafnodeListen: "127.0.0.1:" + strconv.Itoa(f.hubLeaf),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if edit != nil {
-		conf = edit(conf)
-	}
 	f.hubFile = filepath.Join(f.dir, "hub.conf")
-	if err := os.WriteFile(f.hubFile, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	f.writeHubConfig(edit)
 	f.startHub()
 	t.Cleanup(f.stopAll)
 	for _, mb := range m.Members {
@@ -153,6 +156,24 @@ func startFed(t *testing.T, edit func(string) string) *fed {
 		f.ensureStreams(mb.Code)
 	}
 	return f
+}
+
+// writeHubConfig writes the hub configuration generated from f.m, altered by edit.
+func (f *fed) writeHubConfig(edit func(string) string) {
+	f.t.Helper()
+	conf, err := federation.HubConfig(f.m, federation.HubOptions{
+		ClientListen:   "127.0.0.1:" + strconv.Itoa(f.hubPort),
+		LeafnodeListen: "127.0.0.1:" + strconv.Itoa(f.hubLeaf),
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if edit != nil {
+		conf = edit(conf)
+	}
+	if err := os.WriteFile(f.hubFile, []byte(conf), 0o600); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 func (f *fed) startHub() {
@@ -245,8 +266,14 @@ func (f *fed) stopLeaf(code string) {
 }
 
 func (f *fed) stopAll() {
-	for _, mb := range f.m.Members {
-		f.stopLeaf(mb.Code)
+	f.leafMu.Lock()
+	var codes []string
+	for c := range f.leaves {
+		codes = append(codes, c)
+	}
+	f.leafMu.Unlock()
+	for _, c := range codes {
+		f.stopLeaf(c)
 	}
 	f.stopHub()
 }
