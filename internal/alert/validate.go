@@ -82,10 +82,7 @@ func (e *ValidationError) Error() string {
 func Validate(a *alertv1.Alert) error {
 	v := &validator{}
 	v.alert(a)
-	if len(v.vs) == 0 {
-		return nil
-	}
-	return &ValidationError{Violations: v.vs}
+	return v.result("")
 }
 
 type validator struct {
@@ -254,18 +251,24 @@ func (v *validator) handling(a *alertv1.Alert) {
 		return
 	}
 	const p = "alert.handling"
-	v.enum(p+".tlp", int32(h.GetTlp()), alertv1.Tlp_name, true)
-	v.enum(p+".code", int32(h.GetCode()), alertv1.HandlingCode_name, true)
-	if h.GetRestrictions() == "" && h.GetCode() == alertv1.HandlingCode_HANDLING_CODE_H3 {
-		v.add(p+".restrictions", "is required with handling code H3")
-	} else {
-		v.text(p+".restrictions", h.GetRestrictions(), MaxLongText, false)
-	}
+	v.classification(p, h.GetTlp(), h.GetCode(), h.GetRestrictions())
 	if len(a.GetSeizure().GetPersons()) > 0 && !h.GetPersonalData() {
 		v.add(p+".personal_data", "must be set when the alert names persons")
 	}
 	v.text(p+".legal_basis", h.GetLegalBasis(), MaxShortText, false)
 	v.text(p+".operation_id", h.GetOperationId(), MaxShortText, false)
+}
+
+// classification checks the TLP label, handling code and restrictions under p: of an
+// alert's handling, or of a reclassification.
+func (v *validator) classification(p string, tlp alertv1.Tlp, code alertv1.HandlingCode, restrictions string) {
+	v.enum(p+".tlp", int32(tlp), alertv1.Tlp_name, true)
+	v.enum(p+".code", int32(code), alertv1.HandlingCode_name, true)
+	if restrictions == "" && code == alertv1.HandlingCode_HANDLING_CODE_H3 {
+		v.add(p+".restrictions", "is required with handling code H3")
+	} else {
+		v.text(p+".restrictions", restrictions, MaxLongText, false)
+	}
 }
 
 func (v *validator) grading(g *alertv1.Grading) {

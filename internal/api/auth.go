@@ -10,7 +10,9 @@ import (
 	"sync"
 	"time"
 
+	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"github.com/cix-exchange/cix/internal/trust"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -27,10 +29,22 @@ var Policy = map[string][]trust.Role{
 	nodev1.NodeService_PublishStream_FullMethodName:                  {trust.RolePublisher, trust.RoleAdmin},
 	nodev1.NodeService_Get_FullMethodName:                            {trust.RoleAnalyst, trust.RolePublisher, trust.RoleAdmin},
 	nodev1.NodeService_Subscribe_FullMethodName:                      {trust.RoleAnalyst, trust.RoleAdmin},
+	nodev1.NodeService_Recall_FullMethodName:                         {trust.RolePublisher, trust.RoleAdmin},
+	nodev1.NodeService_Reclassify_FullMethodName:                     {trust.RolePublisher, trust.RoleAdmin},
+	nodev1.NodeService_ListAcknowledgements_FullMethodName:           {trust.RoleAnalyst, trust.RolePublisher, trust.RoleAdmin},
 	nodev1.AdminService_ListQuarantine_FullMethodName:                {trust.RoleAdmin},
 	nodev1.AdminService_GetNodeInfo_FullMethodName:                   trust.Roles,
 	nodev1.AdminService_PublishRevocation_FullMethodName:             {trust.RoleAdmin},
 	nodev1.AdminService_ListRevocations_FullMethodName:               trust.Roles,
+	analystv1.WatchService_CreateWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_DeleteWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_ListWatches_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_WatchHits_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.ExchangeService_Export_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.ExchangeService_Import_FullMethodName:                  {trust.RolePublisher, trust.RoleAdmin},
+	searchv1.SearchService_Search_FullMethodName:                     {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_GetHistory_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_Statistics_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
 	"/grpc.health.v1.Health/Check":                                   trust.Roles,
 	"/grpc.health.v1.Health/Watch":                                   trust.Roles,
 	"/grpc.health.v1.Health/List":                                    trust.Roles,

@@ -8,7 +8,9 @@ import (
 	"runtime/debug"
 	"time"
 
+	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -35,10 +37,15 @@ type ServerOptions struct {
 	// TLS, when set, requires client certificates and enforces Policy by role. Nil
 	// serves plaintext and admits every caller (development on loopback).
 	TLS *tls.Config
+	// Watchlist serves WatchService; nil leaves the service out.
+	Watchlist Watchlist
+	// Search, when set, is served as SearchService (the node's index).
+	Search Searcher
 }
 
-// NewServer assembles the gRPC server of a node: NodeService, AdminService, health and
-// reflection, with logging, authorisation by role and panic recovery (recovery innermost,
+// NewServer assembles the gRPC server of a node: NodeService, AdminService,
+// ExchangeService, WatchService (with a watchlist), SearchService (with an index), health
+// and reflection, with logging, authorisation by role and panic recovery (recovery innermost,
 // so a panic becomes an Internal status that is logged like any other).
 func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	auth := authorizer{admin: o.Administration, tls: o.TLS != nil}
@@ -54,11 +61,23 @@ func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	g := grpc.NewServer(opts...)
 	nodev1.RegisterNodeServiceServer(g, &NodeService{node: n, log: log, window: 1024})
 	nodev1.RegisterAdminServiceServer(g, &AdminService{node: n, log: log})
+	analystv1.RegisterExchangeServiceServer(g, &ExchangeService{node: n, log: log})
+	if o.Watchlist != nil {
+		analystv1.RegisterWatchServiceServer(g, &WatchService{watch: o.Watchlist, log: log})
+	}
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)
 	h.SetServingStatus(nodev1.NodeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	h.SetServingStatus(nodev1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus(analystv1.ExchangeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	if o.Watchlist != nil {
+		h.SetServingStatus(analystv1.WatchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
+	if o.Search != nil {
+		searchv1.RegisterSearchServiceServer(g, &SearchService{index: o.Search, log: log})
+		h.SetServingStatus(searchv1.SearchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	}
 	return &Server{GRPC: g, Health: h}
 }
 

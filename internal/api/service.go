@@ -26,6 +26,9 @@ type Node interface {
 	Wait(ctx context.Context, p *node.Pending) (node.PublishResult, error)
 	Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error)
 	Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send func(*nodev1.SubscribeResponse) error) error
+	Recall(ctx context.Context, alertID, noticeID, reason string, code alertv1.RecallReason) (node.NoticeResult, error)
+	Reclassify(ctx context.Context, alertID, noticeID string, h *alertv1.Reclassification) (node.NoticeResult, error)
+	ListAcknowledgements(ctx context.Context, alertID, noticeID string) ([]*nodev1.Acknowledgement, error)
 	ListQuarantine(ctx context.Context, pageSize uint32, pageToken string) (*node.QuarantinePage, error)
 	NodeInfo(ctx context.Context) (*nodev1.GetNodeInfoResponse, error)
 	PublishRevocation(ctx context.Context, raw []byte) (*trustv1.Revocation, bool, error)
@@ -154,6 +157,40 @@ func (s *NodeService) Subscribe(req *nodev1.SubscribeRequest, stream grpc.Server
 		return nil
 	}
 	return toStatus(s.log, err)
+}
+
+// Recall implements NodeService.Recall.
+func (s *NodeService) Recall(ctx context.Context, req *nodev1.RecallRequest) (*nodev1.RecallResponse, error) {
+	r, err := s.node.Recall(ctx, req.GetAlertId(), req.GetNoticeId(), req.GetReason(), req.GetCode())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	s.logNotice(ctx, r)
+	return &nodev1.RecallResponse{Notice: r.Notice, Sequence: r.Sequence, Duplicate: r.Duplicate}, nil
+}
+
+// Reclassify implements NodeService.Reclassify.
+func (s *NodeService) Reclassify(ctx context.Context, req *nodev1.ReclassifyRequest) (*nodev1.ReclassifyResponse, error) {
+	r, err := s.node.Reclassify(ctx, req.GetAlertId(), req.GetNoticeId(), req.GetHandling())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	s.logNotice(ctx, r)
+	return &nodev1.ReclassifyResponse{Notice: r.Notice, Sequence: r.Sequence, Duplicate: r.Duplicate}, nil
+}
+
+// logNotice records who issued a notice.
+func (s *NodeService) logNotice(ctx context.Context, r node.NoticeResult) {
+	s.log.Info("notice issued", "id", r.Notice.GetId(), "alert", r.Notice.GetAlertId(), "duplicate", r.Duplicate, "caller", callerName(ctx))
+}
+
+// ListAcknowledgements implements NodeService.ListAcknowledgements.
+func (s *NodeService) ListAcknowledgements(ctx context.Context, req *nodev1.ListAcknowledgementsRequest) (*nodev1.ListAcknowledgementsResponse, error) {
+	acks, err := s.node.ListAcknowledgements(ctx, req.GetAlertId(), req.GetNoticeId())
+	if err != nil {
+		return nil, toStatus(s.log, err)
+	}
+	return &nodev1.ListAcknowledgementsResponse{Acknowledgements: acks}, nil
 }
 
 // AdminService implements cix.node.v1.AdminService.

@@ -8,6 +8,7 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/node"
+	"github.com/cix-exchange/cix/internal/watch"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -37,16 +38,18 @@ func toStatus(log *slog.Logger, err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, node.ErrOutOfRange):
 		return status.Error(codes.OutOfRange, err.Error())
+	case errors.Is(err, watch.ErrFull):
+		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, node.ErrNoSigningKey):
 		log.Warn("request failed: no signing key", "error", err)
-		return status.Error(codes.Unavailable, err.Error()+"; nothing was published, retry with the same alert id once the node has a valid key")
+		return status.Error(codes.Unavailable, err.Error()+"; nothing was published, retry with the same id once the node has a valid key")
 	case errors.Is(err, node.ErrUnavailable):
 		log.Warn("request failed: unavailable", "error", err)
-		return status.Error(codes.Unavailable, "alert store unavailable; retry with the same alert id")
+		return status.Error(codes.Unavailable, "alert store unavailable; retry with the same id")
 	}
 	if _, ok := status.FromError(err); ok {
 		return err

@@ -49,6 +49,7 @@ func (c Config) withDefaults() Config {
 type Bus struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	acks   jetstream.Stream
 	cfg    Config
 }
 
@@ -77,7 +78,11 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bus: create stream %s: %w", AlertsStream, err)
 	}
-	return &Bus{js: js, stream: st, cfg: cfg}, nil
+	acks, err := ensureAcksStream(ctx, js, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	return &Bus{js: js, stream: st, acks: acks, cfg: cfg}, nil
 }
 
 // EnsureStream creates a stream, or updates it only when it exists with another

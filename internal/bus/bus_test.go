@@ -6,28 +6,17 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/bus"
-	"github.com/cix-exchange/cix/internal/natsembed"
-	"github.com/nats-io/nats.go"
+	"github.com/cix-exchange/cix/internal/natsembed/natstest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 func openBus(t *testing.T, cfg bus.Config) (*bus.Bus, jetstream.JetStream) {
 	t.Helper()
-	s, err := natsembed.Start(natsembed.Options{Name: "t", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { natsembed.Stop(s) })
-	nc, err := nats.Connect("", nats.InProcessServer(s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc, js := natstest.JetStream(t)
 	b, err := bus.Open(context.Background(), nc, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, _ := jetstream.New(nc)
 	return b, js
 }
 
@@ -107,4 +96,48 @@ func FuzzParseAlertSubject(f *testing.F) {
 			t.Fatalf("%q parsed as %q %q %q does not round-trip", s, o, k, id)
 		}
 	})
+}
+
+func TestAcksNewestPerNoticeAndReceiver(t *testing.T) {
+	b, _ := openBus(t, bus.Config{})
+	ctx := context.Background()
+	notice := "6f1c1c9e-3b7a-4a57-9a53-0d4f4f1e2a11"
+	for _, p := range []struct{ receiver, msgID, data string }{
+		{"BE", "1", "be kept"}, {"DE", "2", "de applied"}, {"BE", "3", "be applied"},
+		{"BE", "3", "be applied, retried"}, // same msg id: deduplicated
+	} {
+		if err := b.PublishAck(ctx, bus.AckSubject("NL", p.receiver, notice), p.msgID, []byte(p.data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.PublishAck(ctx, bus.AckSubject("BE", "NL", notice), "4", []byte("to BE")); err != nil {
+		t.Fatal(err)
+	}
+	acks, err := b.Acks(ctx, "NL", notice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range acks {
+		got = append(got, a.Subject+"="+string(a.Data))
+	}
+	want := []string{bus.AckSubject("NL", "BE", notice) + "=be applied", bus.AckSubject("NL", "DE", notice) + "=de applied"}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("acks %v, want %v", got, want)
+	}
+	if m, err := b.LastAck(ctx, bus.AckSubject("NL", "FR", notice)); m != nil || err != nil {
+		t.Fatalf("missing ack: %v %v", m, err)
+	}
+}
+
+func TestParseAckSubject(t *testing.T) {
+	o, r, id, err := bus.ParseAckSubject("cix.ack.v1.NL.BE.abc")
+	if err != nil || o != "NL" || r != "BE" || id != "abc" {
+		t.Fatalf("%q %q %q %v", o, r, id, err)
+	}
+	for _, bad := range []string{"cix.ack.v1.NL.BE", "cix.ack.v1.nl.BE.abc", "cix.ack.v1.NL.BEL.abc", "cix.alert.v1.NL.BE.abc", "cix.ack.v1.NL.BE.a.b"} {
+		if _, _, _, err := bus.ParseAckSubject(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
 }

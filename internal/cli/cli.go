@@ -46,7 +46,39 @@ type runFunc func(ctx context.Context, e *env, args []string) error
 // commands lists the subcommands in the order of the usage text. "help" is handled by
 // Run itself.
 var commands = []*command{
-	cmdPublish, cmdGen, cmdGet, cmdFeed, cmdQuarantine, cmdInfo, cmdTrust, cmdCert, cmdFederation, cmdDemo,
+	cmdPublish, cmdGen, cmdGet, cmdFeed, cmdSearch, cmdStats, cmdRecall, cmdReclassify, cmdAcks, cmdWatch, cmdExport, cmdImport, cmdVerify,
+	cmdQuarantine, cmdInfo, cmdTrust, cmdCert, cmdFederation, cmdDemo,
+}
+
+// subcommand is one subcommand of a raw command such as "trust" or "watch".
+type subcommand struct {
+	name string
+	run  func(ctx context.Context, e *env, args []string) error
+}
+
+// dispatch runs the subcommand named by args[0] with the rest of args; "-h" or
+// "--help" first prints the command's usage.
+func dispatch(ctx context.Context, e *env, fs *flag.FlagSet, args []string, subs ...subcommand) error {
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") { // -h, --help
+		if _, err := e.parse(fs, args); err != nil {
+			return err
+		}
+		args = nil
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
+	want := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if len(args) == 0 {
+		return usagef(e.cmd.name, "%s wants a subcommand: %s", e.cmd.name, want)
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, e, args[1:])
+		}
+	}
+	return usagef(e.cmd.name, "unknown subcommand %q: want %s", args[0], want)
 }
 
 func lookup(name string) *command {

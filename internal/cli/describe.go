@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +53,19 @@ func tlpName(t alertv1.Tlp) string {
 // "ipr_health_safety" for COMMODITY_GROUP_IPR_HEALTH_SAFETY.
 func enumShort(name, prefix string) string {
 	return strings.ToLower(strings.TrimPrefix(name, prefix))
+}
+
+// enumNames returns the short names (enumShort) of an enum's values but the zero one,
+// sorted.
+func enumNames(names map[int32]string, prefix string) []string {
+	var out []string
+	for v, n := range names {
+		if v != 0 {
+			out = append(out, enumShort(n, prefix))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func commodityName(g alertv1.CommodityGroup) string {

@@ -37,24 +37,8 @@ leaf_nkeys, is printed. Without --out, configurations are printed.`,
 	raw: true,
 	flags: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, e *env, args []string) error {
-			if len(args) > 0 && strings.HasPrefix(args[0], "-") { // -h, --help
-				if _, err := e.parse(fs, args); err != nil {
-					return err
-				}
-				args = nil
-			}
-			if len(args) == 0 {
-				return usagef("federation", "federation wants a subcommand: hub-config, leaf-config or leaf-key")
-			}
-			switch args[0] {
-			case "hub-config":
-				return federationHubConfig(e, args[1:])
-			case "leaf-config":
-				return federationLeafConfig(e, args[1:])
-			case "leaf-key":
-				return federationLeafKey(e, args[1:])
-			}
-			return usagef("federation", "unknown subcommand %q: want hub-config, leaf-config or leaf-key", args[0])
+			return dispatch(ctx, e, fs, args, subcommand{"hub-config", federationHubConfig},
+				subcommand{"leaf-config", federationLeafConfig}, subcommand{"leaf-key", federationLeafKey})
 		}
 	},
 }
@@ -67,7 +51,7 @@ func manifestArg(rest []string) (*fedconf.Manifest, error) {
 	return fedconf.Load(rest[0])
 }
 
-func federationHubConfig(e *env, args []string) error {
+func federationHubConfig(_ context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("federation hub-config", flag.ContinueOnError)
 	out := fs.String("out", "", "write the configuration to `FILE` instead of standard output")
 	var o fedconf.HubOptions
@@ -95,7 +79,7 @@ type repeated []string
 func (r *repeated) String() string     { return strings.Join(*r, ",") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
-func federationLeafConfig(e *env, args []string) error {
+func federationLeafConfig(_ context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("federation leaf-config", flag.ContinueOnError)
 	out := fs.String("out", "", "write the configuration to `FILE` instead of standard output")
 	admin := fs.String("admin", "", "the administration (ISO 3166 alpha-2) whose leaf this is; required")
@@ -137,7 +121,7 @@ func federationLeafConfig(e *env, args []string) error {
 	return writeOutput(e, *out, text, 0o644)
 }
 
-func federationLeafKey(e *env, args []string) error {
+func federationLeafKey(_ context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("federation leaf-key", flag.ContinueOnError)
 	out := fs.String("out", "", "write the seed to `FILE` (mode 0600); required")
 	rest, err := e.parse(fs, args)

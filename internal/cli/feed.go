@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 
+	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,8 +26,11 @@ separate values with commas); different flags must all match.
 
 Each alert is a line of a table: TIME (issued, UTC), ORIGIN, KIND, TLP, COMMODITY, HS,
 ROUTE, ID (first 8 characters) and SUMMARY. "-- live --" marks the end of the history;
-a gap line reports alerts the node can no longer serve. With --json every event
-(alert, gap, caught_up) is one line of protobuf JSON.
+a gap line reports alerts the node can no longer serve. TLP is the classification in
+force; "-- recalled ID --" and "-- ID reclassified ... --" lines report the originator's
+recalls and reclassifications (a recalled alert is no longer delivered, also not from
+history). With --json every event
+(alert, gap, caught_up, recalled, reclassified) is one line of protobuf JSON.
 
 On exit the cursor to resume from is printed on stderr.`,
 	raw: true,
@@ -114,6 +118,19 @@ func feed(ctx context.Context, e *env, req *nodev1.SubscribeRequest, jsonOut boo
 				fmt.Fprintf(e.stdout, "-- gap: %d alerts no longer available (%s); resuming after cursor %s --\n",
 					ev.Gap.GetMissing(), ev.Gap.GetReason(), ev.Gap.GetResumeCursor())
 			}
+		case *nodev1.SubscribeResponse_Recalled:
+			last = ev.Recalled.GetCursor()
+			if !jsonOut {
+				fmt.Fprintf(e.stdout, "-- recalled %s: %s --\n", ev.Recalled.GetAlertId(), noticeAction(ev.Recalled.GetNotice()))
+			}
+		case *nodev1.SubscribeResponse_Reclassified:
+			last = ev.Reclassified.GetCursor()
+			if !jsonOut {
+				fmt.Fprintf(e.stdout, "-- %s %s --\n", ev.Reclassified.GetAlertId(), noticeAction(ev.Reclassified.GetNotice()))
+				if va := ev.Reclassified.GetAlert(); va != nil {
+					t.row(va) // now matches the filters
+				}
+			}
 		case *nodev1.SubscribeResponse_CaughtUp:
 			// Resuming from the newest position skips history the filter did not match.
 			// An empty feed reports cursor "0", which is not a cursor Subscribe accepts.
@@ -177,13 +194,21 @@ func (t *feedTable) row(va *nodev1.VerifiedAlert) {
 		timeLine(a.GetIssuedAt().AsTime()),
 		a.GetOrigin().GetAdministration(),
 		kindName(a),
-		tlpName(a.GetHandling().GetTlp()),
+		tlpName(inForce(va).GetTlp()),
 		commodities(a),
 		hsCodes(a),
 		routeCountries(a),
 		clip(a.GetId(), 8, false),
 		summary(a),
 	})
+}
+
+// inForce is the classification of va in force, from nodes that send it.
+func inForce(va *nodev1.VerifiedAlert) *alertv1.Handling {
+	if h := va.GetHandling(); h != nil {
+		return h
+	}
+	return va.GetAlert().GetHandling()
 }
 
 func (t *feedTable) line(cells []string) {

@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -36,14 +35,7 @@ func isFilterFlag(name string) bool {
 
 // commodityNames returns the lower-case names of the commodity groups.
 func commodityNames() []string {
-	var out []string
-	for v, n := range alertv1.CommodityGroup_name {
-		if v != 0 {
-			out = append(out, enumShort(n, "COMMODITY_GROUP_"))
-		}
-	}
-	sort.Strings(out)
-	return out
+	return enumNames(alertv1.CommodityGroup_name, "COMMODITY_GROUP_")
 }
 
 // ParseFilter takes the alert filter flags out of args and returns the filter they

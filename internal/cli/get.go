@@ -84,13 +84,15 @@ func get(ctx context.Context, e *env, id string, jsonOut bool, dir string) error
 // printVerified prints a verified alert for people: header lines, then the alert.
 func printVerified(w io.Writer, va *nodev1.VerifiedAlert) error {
 	a := va.GetAlert()
-	h := a.GetHandling()
-	handling := "TLP:" + tlpName(h.GetTlp()) + " " + strings.TrimPrefix(h.GetCode().String(), "HANDLING_CODE_")
+	h := inForce(va)
+	handling := handlingLine(h.GetTlp(), h.GetCode(), h.GetRestrictions())
 	if h.GetPersonalData() {
 		handling += ", personal data"
 	}
-	if h.GetRestrictions() != "" {
-		handling += ", restrictions: " + h.GetRestrictions()
+	if r := va.GetReclassified(); r != nil {
+		o := a.GetHandling()
+		handling += fmt.Sprintf(" (reclassified %s by notice %s; issued as %s)", timeLine(r.GetIssuedAt().AsTime()), r.GetId(),
+			handlingLine(o.GetTlp(), o.GetCode(), ""))
 	}
 	origin := a.GetOrigin().GetAdministration()
 	if o := a.GetOrigin().GetOffice(); o != "" {
@@ -115,6 +117,12 @@ func printVerified(w io.Writer, va *nodev1.VerifiedAlert) error {
 			s.GetKeyid(), timeLine(s.GetCertificateNotAfter().AsTime()))},
 		{"received", va.GetReceivedAt().AsTime().UTC().Format("2006-01-02 15:04:05 MST")},
 		{"cursor", va.GetCursor()},
+	}
+	if r := va.GetRecalled(); r != nil {
+		rows = append(rows, [2]string{"RECALLED", fmt.Sprintf("%s by notice %s, %s", timeLine(r.GetIssuedAt().AsTime()), r.GetId(), noticeAction(r))})
+	}
+	if s := va.GetSupersededBy(); s != "" {
+		rows = append(rows, [2]string{"amended", "superseded by " + s})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-9s %s\n", r[0]+":", r[1])

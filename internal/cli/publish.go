@@ -44,16 +44,24 @@ The exit code is 1 when any item failed.`,
 // maxListedFailures bounds the failures kept for the summary.
 const maxListedFailures = 1000
 
-func publish(ctx context.Context, e *env, path string, jsonOut bool) error {
-	in, name := e.stdin, "stdin"
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in, name = f, path
+// openInput opens the file at path, or stdin for "-", and names it for messages.
+func (e *env) openInput(path string) (in io.Reader, name string, closeIt func(), err error) {
+	if path == "-" {
+		return e.stdin, "stdin", func() {}, nil
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return f, path, func() { _ = f.Close() }, nil
+}
+
+func publish(ctx context.Context, e *env, path string, jsonOut bool) error {
+	in, name, closeIn, err := e.openInput(path)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
 	d := newAlertDecoder(in)
 	first := d.next()
 	if first == nil {

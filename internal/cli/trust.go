@@ -48,24 +48,8 @@ list shows the notices the node applies.`,
 	raw: true,
 	flags: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, e *env, args []string) error {
-			if len(args) > 0 && strings.HasPrefix(args[0], "-") { // -h, --help
-				if _, err := e.parse(fs, args); err != nil {
-					return err
-				}
-				args = nil
-			}
-			if len(args) == 0 {
-				return usagef("trust", "trust wants a subcommand: revoke, publish or list")
-			}
-			switch args[0] {
-			case "revoke":
-				return trustRevoke(ctx, e, args[1:])
-			case "publish":
-				return trustPublish(ctx, e, args[1:])
-			case "list":
-				return trustList(ctx, e, args[1:])
-			}
-			return usagef("trust", "unknown subcommand %q: want revoke, publish or list", args[0])
+			return dispatch(ctx, e, fs, args, subcommand{"revoke", trustRevoke}, subcommand{"publish", trustPublish},
+				subcommand{"list", trustList})
 		}
 	},
 }

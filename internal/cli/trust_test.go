@@ -41,6 +41,10 @@ func TestTrustRevokeWithDevSeal(t *testing.T) {
 	if r = cix(t, "", "--addr", nl.d.Addr(), "trust", "publish", file).must(t, 0); !strings.Contains(r.stdout, "already published") {
 		t.Fatalf("publish again printed %q", r.stdout)
 	}
+	eventually(t, "both notices at BE", func() bool {
+		l, err := be.adm.ListRevocations(context.Background(), &nodev1.ListRevocationsRequest{})
+		return err == nil && len(l.GetRevocations()) == 2
+	})
 	r = cix(t, "", "--addr", be.d.Addr(), "trust", "list").must(t, 0)
 	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 3 || !strings.Contains(lines[2], "revoked from 2030-01-01 00:00") {
 		t.Fatalf("list:\n%s", r.stdout)

@@ -32,7 +32,28 @@ type Config struct {
 	NATS    NATS   `yaml:"nats"`
 	Trust   Trust  `yaml:"trust"`
 	Vault   Vault  `yaml:"vault"`
+	Index   Index  `yaml:"index"`
 	Log     Log    `yaml:"log"`
+}
+
+// Index configures the node's search index (an embedded SQLite database of every
+// verified alert, rebuilt from the feed when it is missing).
+type Index struct {
+	// Enabled runs the indexer and serves SearchService; true by default.
+	Enabled bool `yaml:"enabled"`
+	// Dir holds the database; empty means data_dir/index.
+	Dir string `yaml:"dir"`
+	// CacheMB bounds the page cache of each database connection (one writer, four
+	// readers); 32 by default.
+	CacheMB int `yaml:"cache_mb"`
+}
+
+// IndexDir is where the search index lives.
+func (c Config) IndexDir() string {
+	if c.Index.Dir != "" {
+		return c.Index.Dir
+	}
+	return filepath.Join(c.DataDir, "index")
 }
 
 // Vault configures the Vault-backed identity (trust.keystore: vault). The address and CA
@@ -216,6 +237,7 @@ func Default() Config {
 		DataDir:        "cix-data",
 		GRPC:           GRPC{Listen: "127.0.0.1:7400"},
 		Trust:          Trust{Keystore: "dev"},
+		Index:          Index{Enabled: true, CacheMB: 32},
 		Log:            Log{Level: "info", Format: "text"},
 		NATS: NATS{
 			EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second),
@@ -432,6 +454,9 @@ func (c Config) Validate() error {
 		}
 	default:
 		bad("trust.keystore", "%q: want dev or vault", c.Trust.Keystore)
+	}
+	if c.Index.CacheMB < 1 || c.Index.CacheMB > 65536 {
+		bad("index.cache_mb", "%d: want 1 to 65536", c.Index.CacheMB)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

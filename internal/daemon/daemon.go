@@ -20,11 +20,13 @@ import (
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/feed"
+	"github.com/cix-exchange/cix/internal/index"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/revocation"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/cix-exchange/cix/internal/vault"
+	"github.com/cix-exchange/cix/internal/watch"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -41,6 +43,8 @@ type Daemon struct {
 	anchor string // PEM file of the administration's anchor
 	vault  *vaultIdentity
 	node   *node.Node
+	watch  *watch.Service
+	index  *index.Index // nil when index.enabled is false
 	srv    *api.Server
 	lis    net.Listener
 	cancel context.CancelFunc
@@ -140,6 +144,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if d.node, err = node.New(nopts); err != nil {
 		return nil, err
 	}
+	if err := d.node.LoadNotices(ctx); err != nil {
+		return nil, err
+	}
+	if d.watch, err = watch.Open(ctx, b.JetStream(), d.node, watch.Config{
+		Administration: cfg.Administration, Node: cfg.Node, Replicas: cfg.NATS.Replicas,
+	}, log); err != nil {
+		return nil, err
+	}
 	tlsCfg, err := serverTLS(cfg, d.ks, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("grpc tls: %w", err)
@@ -147,7 +159,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if d.lis, err = net.Listen("tcp", cfg.GRPC.Listen); err != nil {
 		return nil, fmt.Errorf("grpc listen: %w", err)
 	}
-	d.srv = api.NewServer(d.node, log, api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg})
+	opts := api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg, Watchlist: d.watch}
+	if cfg.Index.Enabled {
+		if d.index, err = index.Open(ctx, cfg.IndexDir(), index.Options{CacheKiB: cfg.Index.CacheMB << 10, Logger: log}); err != nil {
+			return nil, err
+		}
+		opts.Search = d.index
+	}
+	d.srv = api.NewServer(d.node, log, opts)
 	if d.vault != nil {
 		for name, run := range d.vault.runners() {
 			d.wg.Add(1)
@@ -166,7 +185,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 			_ = d.credsWatch.Run(ctx) // failures are reported in its status, never fatal
 		}()
 	}
-	d.wg.Add(2)
+	d.wg.Add(3)
 	go func() {
 		defer d.wg.Done()
 		if err := d.node.Run(ctx); err != nil {
@@ -175,10 +194,23 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}()
 	go func() {
 		defer d.wg.Done()
+		if err := d.watch.Run(ctx); err != nil {
+			d.fail(fmt.Errorf("watchlist: %w", err))
+		}
+	}()
+	go func() {
+		defer d.wg.Done()
 		if err := d.srv.GRPC.Serve(d.lis); err != nil && !errors.Is(err, net.ErrClosed) {
 			d.fail(fmt.Errorf("grpc: %w", err))
 		}
 	}()
+	if d.index != nil { // after the node; its failures are logged and retried, never fatal
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			_ = index.NewIndexer(d.index, d.node, index.IndexerOptions{Logger: log}).Run(ctx)
+		}()
+	}
 	go func() {
 		<-ctx.Done()
 		d.srv.Stop(10 * time.Second)
@@ -260,6 +292,11 @@ func (d *Daemon) fail(err error) {
 }
 
 func (d *Daemon) close() {
+	if d.index != nil { // the indexer has stopped: before the node's NATS connection
+		if err := d.index.Close(); err != nil {
+			d.log.Warn("close index", "error", err)
+		}
+	}
 	if d.nc != nil {
 		if d.nc.Drain() == nil {
 			select { // Drain finishes asynchronously; NATS closes the connection at the end
@@ -302,6 +339,12 @@ func (d *Daemon) AnchorPath() string { return d.anchor }
 
 // Node is the running node.
 func (d *Daemon) Node() *node.Node { return d.node }
+
+// Watch is the node's watchlist.
+func (d *Daemon) Watch() *watch.Service { return d.watch }
+
+// Index is the node's search index, nil when disabled.
+func (d *Daemon) Index() *index.Index { return d.index }
 
 // Stop stops the node and waits until everything it started has stopped. It returns the
 // first failure the node had while running, if any.

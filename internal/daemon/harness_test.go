@@ -92,17 +92,40 @@ func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p
 // trusting the other's anchor.
 func pair(t *testing.T, opts ...nodeOpt) (nl, be *testNode) {
 	t.Helper()
-	// BE's anchor must exist before NL starts: create it first.
-	beDir := t.TempDir()
-	beKS, err := trust.OpenDevKeystore(filepath.Join(beDir, "BE", "keys"), "BE", "n1", nil)
-	if err != nil {
-		t.Fatal(err)
+	ns := federation(t, opts, "NL", "BE")
+	return ns[0], ns[1]
+}
+
+// federation starts a node of each administration, the first as a dev node with its
+// embedded NATS server and the others joining it, each trusting every other's anchor.
+func federation(t *testing.T, opts []nodeOpt, admins ...string) []*testNode {
+	t.Helper()
+	// The joiners' anchors must exist before the first node starts: create them first.
+	dirs, anchors := map[string]string{}, map[string]string{}
+	for _, a := range admins[1:] {
+		dirs[a] = filepath.Join(t.TempDir(), a)
+		ks, err := trust.OpenDevKeystore(filepath.Join(dirs[a], "keys"), a, "n1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		anchors[a] = ks.AnchorPath()
 	}
-	nl = startNode(t, "NL", nil, []string{beKS.AnchorPath()}, opts...)
-	be = startNode(t, "BE", []string{nl.d.NATSURL()}, []string{nl.d.AnchorPath()}, append(opts, func(c *config.Config) {
-		c.DataDir = filepath.Join(beDir, "BE")
-	})...)
-	return nl, be
+	others := func(admin string) []string {
+		var out []string
+		for _, a := range admins[1:] {
+			if a != admin {
+				out = append(out, anchors[a])
+			}
+		}
+		return out
+	}
+	first := startNode(t, admins[0], nil, others(admins[0]), opts...)
+	ns := []*testNode{first}
+	for _, a := range admins[1:] {
+		ns = append(ns, startNode(t, a, []string{first.d.NATSURL()}, append(others(a), first.d.AnchorPath()),
+			append(opts, func(c *config.Config) { c.DataDir = dirs[a] })...))
+	}
+	return ns
 }
 
 // eventually polls cond until it holds or the deadline passes.

@@ -23,6 +23,12 @@ import (
 // tlsClient connects to addr with a client certificate (nil: none) trusting anchor only.
 func tlsClient(t *testing.T, addr string, anchor *x509.Certificate, cert *tls.Certificate) nodev1.NodeServiceClient {
 	t.Helper()
+	return nodev1.NewNodeServiceClient(tlsConn(t, addr, anchor, cert))
+}
+
+// tlsConn is the connection of tlsClient.
+func tlsConn(t *testing.T, addr string, anchor *x509.Certificate, cert *tls.Certificate) *grpc.ClientConn {
+	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(anchor)
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool}
@@ -34,7 +40,7 @@ func tlsClient(t *testing.T, addr string, anchor *x509.Certificate, cert *tls.Ce
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return nodev1.NewNodeServiceClient(conn)
+	return conn
 }
 
 func clientCert(t *testing.T, ks *trust.DevKeystore, role trust.Role) *tls.Certificate {
@@ -52,7 +58,8 @@ func clientCert(t *testing.T, ks *trust.DevKeystore, role trust.Role) *tls.Certi
 
 // checkRolesPerRPC checks mutual TLS at the node serving addr under anchor: the
 // publisher publishes, the analyst subscribes and gets what was published, and each is
-// refused the other's RPCs with PermissionDenied; without a certificate, or with one of
+// refused the other's RPCs with PermissionDenied (the analyst may not recall, but lists
+// acknowledgements); without a certificate, or with one of
 // another administration (foreign), the handshake is refused.
 func checkRolesPerRPC(t *testing.T, addr string, anchor *x509.Certificate, publisher, analyst, foreign *tls.Certificate) {
 	t.Helper()
@@ -90,6 +97,16 @@ func checkRolesPerRPC(t *testing.T, addr string, anchor *x509.Certificate, publi
 	}
 	if err := subscribe(pub); status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("publisher subscribing: %v, want PermissionDenied", err)
+	}
+	// Recalls are the publishers'; acknowledgements are for everyone to read.
+	if _, err := an.Recall(ctx, &nodev1.RecallRequest{AlertId: id, Reason: "test"}); status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("analyst recalling: %v, want PermissionDenied", err)
+	}
+	if _, err := pub.Recall(ctx, &nodev1.RecallRequest{AlertId: id, Reason: "test"}); err != nil {
+		t.Fatalf("publisher recalling: %v", err)
+	}
+	if _, err := an.ListAcknowledgements(ctx, &nodev1.ListAcknowledgementsRequest{AlertId: id}); err != nil {
+		t.Fatalf("analyst listing acknowledgements: %v", err)
 	}
 	// No client certificate: the handshake fails, nothing is served.
 	if _, err := publish(tlsClient(t, addr, anchor, nil)); status.Code(err) != codes.Unavailable {

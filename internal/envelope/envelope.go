@@ -15,6 +15,12 @@ const (
 	PayloadTypeAlert = "application/vnd.cix.alert.v1+proto"
 	// PayloadTypeRevocation is a revocation notice sealed by an administration.
 	PayloadTypeRevocation = "application/vnd.cix.revocation.v1+proto"
+	// PayloadTypeNotice is a recall or reclassification of an alert by its originator
+	// (cix.alert.v1.AlertNotice), signed by a node key.
+	PayloadTypeNotice = "application/vnd.cix.notice.v1+proto"
+	// PayloadTypeNoticeAck is a receiving node's acknowledgement of a notice
+	// (cix.alert.v1.NoticeAck), signed by its node key.
+	PayloadTypeNoticeAck = "application/vnd.cix.notice-ack.v1+proto"
 )
 
 // MaxEnvelopeSize bounds what Open accepts, before any decoding.

@@ -5,7 +5,14 @@
 // NATS connection:
 //
 //	CIX_FEED_<NODE>        cix.feed.<node>.<alert id>              one message per id
+//	                       cix.feed.<node>.notice.<notice id>      one message per id
 //	CIX_QUARANTINE_<NODE>  cix.quarantine.<node>.<reason>
+//	KV CIX_STATE_<NODE>    superseded.<alert id>.<ORIGIN>          id of the amendment
+//
+// Notices (recalls and reclassifications of alerts) are stored in the feed beside the
+// alerts, so they share its cursors and history; the node rebuilds its recall and
+// classification state from them at start. The key-value bucket links an alert to the
+// newest amendment of its origin that supersedes it.
 //
 // A feed message is the signed envelope exactly as received, with headers recording who
 // the verifier found had signed it and the sequence it came from. The feed sequence is

@@ -21,6 +21,8 @@ const (
 	HeaderKeyID          = "Cix-Signer-Keyid"
 	HeaderNotAfter       = "Cix-Signer-Not-After"
 	HeaderSourceSeq      = "Cix-Source-Sequence"
+	// HeaderAlertID is the alert a notice concerns.
+	HeaderAlertID = "Cix-Alert-Id"
 
 	HeaderReason  = "Cix-Quarantine-Reason"
 	HeaderDetail  = "Cix-Quarantine-Detail"
@@ -51,9 +53,15 @@ type Feed struct {
 	quarName   string
 	feed       jetstream.Stream
 	quarantine jetstream.Stream
+	state      jetstream.KeyValue
+	stateName  string
 	feedPrefix string
 	quarPrefix string
 }
+
+// noticeToken follows the feed prefix in the subjects of notices:
+// cix.feed.<node>.notice.<notice id>, beside the alerts' cix.feed.<node>.<alert id>.
+const noticeToken = "notice."
 
 // Open creates or updates the node's streams.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error) {
@@ -63,14 +71,14 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 	token := strings.ToUpper(strings.ReplaceAll(cfg.Node, "-", "_"))
 	f := &Feed{
 		js: js, node: cfg.Node,
-		feedName: "CIX_FEED_" + token, quarName: "CIX_QUARANTINE_" + token,
+		feedName: "CIX_FEED_" + token, quarName: "CIX_QUARANTINE_" + token, stateName: "CIX_STATE_" + token,
 		feedPrefix: "cix.feed." + cfg.Node + ".", quarPrefix: "cix.quarantine." + cfg.Node + ".",
 	}
 	var err error
 	f.feed, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:                 f.feedName,
 		Description:          "cix verified alerts received by node " + cfg.Node,
-		Subjects:             []string{f.feedPrefix + "*"},
+		Subjects:             []string{f.feedPrefix + "*", f.feedPrefix + noticeToken + "*"},
 		Storage:              jetstream.FileStorage,
 		Replicas:             cfg.Replicas,
 		MaxAge:               cfg.MaxAge,
@@ -97,6 +105,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 	if err != nil {
 		return nil, fmt.Errorf("open quarantine %s: %w", f.quarName, err)
 	}
+	if err := f.openState(ctx, cfg); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -108,30 +119,44 @@ type Signer struct {
 	NotAfter       time.Time
 }
 
-// Entry is one verified alert in the feed.
+// Entry is one verified alert, or notice about an alert, in the feed.
 type Entry struct {
 	Sequence   uint64
 	ID         string
 	Envelope   []byte
 	Signer     Signer
 	ReceivedAt time.Time
+	// Notice marks a notice (recall, reclassification); AlertID is the alert it
+	// concerns.
+	Notice  bool
+	AlertID string
+	// SourceSeq is the sequence of the message in the alert stream.
+	SourceSeq uint64
 }
 
-// Write is one verified alert to append.
+// Write is one verified alert, or notice, to append.
 type Write struct {
 	ID        string
 	Envelope  []byte
 	Signer    Signer
 	SourceSeq uint64
+	// Notice marks a notice about the alert AlertID.
+	Notice  bool
+	AlertID string
 }
 
-// Append stores verified alerts in order and waits until all are acknowledged. An alert
-// already in the feed is not stored again. It returns how many were new.
+// Append stores verified alerts and notices in order and waits until all are
+// acknowledged. An id already in the feed is not stored again. It returns how many were
+// new.
 func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
 	msgs := make([]*nats.Msg, len(ws))
 	opts := make([][]jetstream.PublishOpt, len(ws))
 	for i, w := range ws {
 		m := &nats.Msg{Subject: f.feedPrefix + w.ID, Data: w.Envelope, Header: nats.Header{}}
+		if w.Notice {
+			m.Subject = f.feedPrefix + noticeToken + w.ID
+			m.Header.Set(HeaderAlertID, w.AlertID)
+		}
 		m.Header.Set(HeaderAdministration, w.Signer.Administration)
 		m.Header.Set(HeaderNode, w.Signer.Node)
 		m.Header.Set(HeaderKeyID, w.Signer.KeyID)
@@ -181,7 +206,7 @@ func (f *Feed) writeAll(ctx context.Context, msgs []*nats.Msg, opts [][]jetstrea
 	return acks, nil
 }
 
-// Get returns the feed entry of an alert id.
+// Get returns the feed entry of an alert id (never a notice's).
 func (f *Feed) Get(ctx context.Context, id string) (*Entry, error) {
 	m, err := f.feed.GetLastMsgForSubject(ctx, f.feedPrefix+id)
 	if err != nil {
@@ -195,8 +220,15 @@ func (f *Feed) Get(ctx context.Context, id string) (*Entry, error) {
 
 func (f *Feed) entry(subject string, seq uint64, t time.Time, h nats.Header, data []byte) *Entry {
 	notAfter, _ := time.Parse(time.RFC3339, h.Get(HeaderNotAfter))
+	src, _ := strconv.ParseUint(h.Get(HeaderSourceSeq), 10, 64)
+	id := strings.TrimPrefix(subject, f.feedPrefix)
+	noticeID, notice := strings.CutPrefix(id, noticeToken)
+	if notice {
+		id = noticeID
+	}
 	return &Entry{
-		Sequence: seq, ID: strings.TrimPrefix(subject, f.feedPrefix), Envelope: data, ReceivedAt: t,
+		Sequence: seq, ID: id, Envelope: data, ReceivedAt: t, SourceSeq: src,
+		Notice: notice, AlertID: h.Get(HeaderAlertID),
 		Signer: Signer{
 			Administration: h.Get(HeaderAdministration), Node: h.Get(HeaderNode),
 			KeyID: h.Get(HeaderKeyID), NotAfter: notAfter,

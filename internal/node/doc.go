@@ -14,4 +14,11 @@
 //
 // Reading: Get and Subscribe serve only the feed, so a client can never see an alert that
 // was not verified by this node.
+//
+// Notices: an alert's originator recalls or reclassifies it with a signed notice
+// (Recall, Reclassify) published with its alerts. Receivers verify it like an alert,
+// apply it only for an alert of the notice's origin, store it in the feed (the state is
+// rebuilt from there at start by LoadNotices), stop delivering recalled alerts, filter
+// on the classification in force, and acknowledge each notice with a signed message on
+// CIX_ACKS that the origin lists (ListAcknowledgements).
 package node

@@ -127,13 +127,18 @@ func set[K comparable](m map[K]bool, k K) map[K]bool {
 
 // Match reports whether a passes the filter.
 func (c *Filter) Match(a *alertv1.Alert) bool {
+	if c.tlps != nil && !c.tlps[a.GetHandling().GetTlp()] {
+		return false
+	}
+	return c.MatchExceptTLP(a)
+}
+
+// MatchExceptTLP reports whether a passes the filter's criteria other than TLP labels.
+func (c *Filter) MatchExceptTLP(a *alertv1.Alert) bool {
 	if c.kinds != nil && !c.kinds[alert.Kind(a)] {
 		return false
 	}
 	if c.origins != nil && !c.origins[a.GetOrigin().GetAdministration()] {
-		return false
-	}
-	if c.tlps != nil && !c.tlps[a.GetHandling().GetTlp()] {
 		return false
 	}
 	if !c.after.IsZero() || !c.before.IsZero() {

@@ -22,10 +22,19 @@ import (
 // clockSkew is how far in the future an alert's issued_at may be.
 const clockSkew = 5 * time.Minute
 
-// Verified is a received message that passed every check.
+// Verified is a received message that passed every check: an alert or a notice.
 type Verified struct {
-	Alert  *alertv1.Alert
+	// Alert is the decoded alert; nil for a notice, and for the node's own alerts,
+	// which are not decoded again.
+	Alert *alertv1.Alert
+	// Notice is the decoded notice about an alert.
+	Notice *alertv1.AlertNotice
 	Signer trust.Principal
+	// id of the alert or notice, its origin administration and, for an amendment, the
+	// alert it supersedes.
+	id, origin, supersedes string
+	// held: the node holds the alert a notice names (set by admitNotice).
+	held bool
 }
 
 // VerifyAlert checks one message received on subject: envelope, payload type, signature,
@@ -42,27 +51,13 @@ func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now ti
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
-	opened, err := envelope.Open(raw, envelope.PayloadTypeAlert, v.At(storedAt))
+	a := &alertv1.Alert{}
+	p, err := openPayload(v, raw, envelope.PayloadTypeAlert, storedAt, a)
 	if err != nil {
 		return nil, err
 	}
-	p := opened.Signer
-	a := &alertv1.Alert{}
-	if err := proto.Unmarshal(opened.Envelope.Payload, a); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.Alert", err)
-	}
-	origin := a.GetOrigin()
-	if origin.GetAdministration() != p.Administration {
-		return nil, envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
-			"alert claims origin %q but is signed by a key of %s", clipStr(origin.GetAdministration()), p.Administration), nil)
-	}
-	if origin.GetNode() != p.Node {
-		return nil, envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
-			"alert claims node %q but is signed by node %s", clipStr(origin.GetNode()), p.Node), nil)
-	}
-	if sOrigin != p.Administration {
-		return nil, envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
-			"published under origin %s but signed by %s", sOrigin, p.Administration), nil)
+	if err := checkOrigin("alert", a.GetOrigin(), p, sOrigin); err != nil {
+		return nil, err
 	}
 	if k := alert.KindName(alert.Kind(a)); k != sKind || a.GetId() != sID {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
@@ -71,15 +66,55 @@ func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now ti
 	if err := alert.Validate(a); err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "alert fails validation", err)
 	}
-	issued := a.GetIssuedAt().AsTime()
+	if err := checkIssued("alert", a.GetIssuedAt().AsTime(), storedAt, now); err != nil {
+		return nil, err
+	}
+	return &Verified{Alert: a, Signer: p, id: a.GetId(), origin: p.Administration, supersedes: a.GetSupersedes()}, nil
+}
+
+// openPayload opens raw as an envelope of payloadType signed under a chain valid at
+// storedAt, and decodes its verified payload into m. It returns the signer.
+func openPayload(v *trust.Verifier, raw []byte, payloadType string, storedAt time.Time, m proto.Message) (trust.Principal, error) {
+	opened, err := envelope.Open(raw, payloadType, v.At(storedAt))
+	if err != nil {
+		return trust.Principal{}, err
+	}
+	if err := proto.Unmarshal(opened.Envelope.Payload, m); err != nil {
+		return trust.Principal{}, envelope.Refuse(envelope.ReasonUndecodablePayload,
+			fmt.Sprintf("payload is not a %s", m.ProtoReflect().Descriptor().FullName()), err)
+	}
+	return opened.Signer, nil
+}
+
+// checkOrigin refuses a message whose claimed origin is not its certified signer, or
+// that was published under another origin's subject.
+func checkOrigin(what string, origin *alertv1.Origin, p trust.Principal, subjectOrigin string) error {
+	if origin.GetAdministration() != p.Administration {
+		return envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
+			"%s claims origin %q but is signed by a key of %s", what, clipStr(origin.GetAdministration()), p.Administration), nil)
+	}
+	if origin.GetNode() != p.Node {
+		return envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
+			"%s claims node %q but is signed by node %s", what, clipStr(origin.GetNode()), p.Node), nil)
+	}
+	if subjectOrigin != p.Administration {
+		return envelope.Refuse(envelope.ReasonOriginMismatch, fmt.Sprintf(
+			"published under origin %s but signed by %s", subjectOrigin, p.Administration), nil)
+	}
+	return nil
+}
+
+// checkIssued refuses an issue time in the future or after the stream stored the
+// message.
+func checkIssued(what string, issued, storedAt, now time.Time) error {
 	if issued.After(now.Add(clockSkew)) {
-		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "issued_at is in the future", nil)
+		return envelope.Refuse(envelope.ReasonInvalidContent, "issued_at is in the future", nil)
 	}
 	if issued.After(storedAt.Add(clockSkew)) {
-		return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
-			"issued_at %s is after the stream stored the alert (%s)", issued.UTC().Format(time.RFC3339), storedAt.UTC().Format(time.RFC3339)), nil)
+		return envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
+			"issued_at %s is after the stream stored the %s (%s)", issued.UTC().Format(time.RFC3339), what, storedAt.UTC().Format(time.RFC3339)), nil)
 	}
-	return &Verified{Alert: a, Signer: p}, nil
+	return nil
 }
 
 func clipStr(s string) string {
@@ -90,10 +125,19 @@ func clipStr(s string) string {
 }
 
 // Run receives alerts until ctx ends: it consumes the alert stream with the node's
-// durable consumer, verifies, stores and acknowledges batch by batch.
+// durable consumer, verifies, stores and acknowledges batch by batch. Meanwhile it sends
+// the node's acknowledgements of notices and verifies those addressed to it.
 func (n *Node) Run(ctx context.Context) error {
-	cons, err := n.bus.Consumer(ctx, "ingest_"+consumerToken(n.id.Administration()+"_"+n.id.Node()))
-	if err != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	acksSent := make(chan struct{})
+	defer func() { cancel(); <-acksSent }()
+	go func() { defer close(acksSent); n.sendAcks(ctx) }()
+	acks, err := n.watchAcks(ctx)
+	if err == nil {
+		defer acks.Stop()
+	}
+	cons, cerr := n.bus.Consumer(ctx, "ingest_"+consumerToken(n.id.Administration()+"_"+n.id.Node()))
+	if err = errors.Join(err, cerr); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
 		}
@@ -209,8 +253,8 @@ func (n *Node) withLost(ctx context.Context, batch []jetstream.Msg, floor uint64
 	return ds, floor, nil
 }
 
-// ingest verifies deliveries in parallel, stores verified alerts and quarantines the rest,
-// then acknowledges up to last, cumulatively.
+// ingest verifies deliveries in parallel, stores verified alerts and notices and
+// quarantines the rest, applies the notices, then acknowledges up to last, cumulatively.
 func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg) error {
 	type result struct {
 		v   *Verified
@@ -239,15 +283,14 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 				}
 				res[i].seq = d.seq
 				if strings.HasPrefix(d.subject, ownPrefix) {
-					if p, ok := n.own.take(ownKey(d.subject, d.data)); ok { // signed here, unchanged
-						_, _, res[i].id, _ = bus.ParseAlertSubject(d.subject)
-						res[i].v = &Verified{Signer: *p}
+					if v, ok := n.own.take(ownKey(d.subject, d.data)); ok { // signed here, unchanged
+						res[i].v, res[i].id = v, v.id
 						continue
 					}
 				}
-				res[i].v, res[i].err = VerifyAlert(n.ver, d.subject, d.data, storedAt, now)
+				res[i].v, res[i].err = n.verifyReceived(d.subject, d.data, storedAt, now)
 				if res[i].err == nil {
-					res[i].id = res[i].v.Alert.GetId()
+					res[i].id = res[i].v.id
 				}
 			}
 		}()
@@ -256,21 +299,25 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 
 	var ws []feed.Write
 	var qs []feed.Quarantined
+	var stored []*Verified
 	for i, r := range res {
-		if r.err != nil {
-			reason, detail := envelope.ReasonInvalidContent, r.err.Error()
-			var refusal *envelope.Error
-			if errors.As(r.err, &refusal) {
-				reason, detail = refusal.Reason, refusal.Message()
+		if r.err == nil && r.v.Notice != nil {
+			if r.err = n.admitNotice(ctx, r.v, stored); r.err != nil && envelope.ReasonOf(r.err) == 0 {
+				return r.err // whether the alert is held is unknown: retry the batch
 			}
-			n.log.Warn("quarantined", "reason", reason.String(), "subject", batch[i].subject, "seq", r.seq, "error", r.err)
-			qs = append(qs, feed.Quarantined{Reason: reason.String(), Detail: detail, Subject: batch[i].subject, Raw: batch[i].data, SourceSeq: r.seq})
+		}
+		if r.err != nil {
+			q := quarantined(r.err, batch[i].subject, batch[i].data, r.seq)
+			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "seq", r.seq, "error", r.err)
+			qs = append(qs, q)
 			continue
 		}
 		ws = append(ws, feed.Write{
 			ID: r.id, Envelope: batch[i].data, SourceSeq: r.seq,
 			Signer: feed.Signer{Administration: r.v.Signer.Administration, Node: r.v.Signer.Node, KeyID: r.v.Signer.KeyID, NotAfter: r.v.Signer.NotAfter},
+			Notice: r.v.Notice != nil, AlertID: r.v.Notice.GetAlertId(),
 		})
+		stored = append(stored, r.v)
 	}
 	if len(qs) > 0 {
 		if err := n.feed.Quarantine(ctx, qs); err != nil {
@@ -281,6 +328,9 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 		if _, err := n.feed.Append(ctx, ws); err != nil {
 			return err
 		}
+	}
+	if err := n.applyStored(ctx, stored, ws); err != nil {
+		return err
 	}
 	// Cumulative acknowledgement of the whole batch.
 	if err := last.DoubleAck(ctx); err != nil {

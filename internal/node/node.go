@@ -54,6 +54,8 @@ type Node struct {
 	workers     int
 	batch       int
 	own         *ownSet
+	notices     *noticeIndex
+	acks        *ackQueue
 
 	keyMu  sync.Mutex // guards the cached check of the own key
 	keyOK  *trust.SigningKey
@@ -78,6 +80,7 @@ func New(o Options) (*Node, error) {
 	return &Node{
 		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now,
 		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(), creds: o.NATSCredentials,
+		notices: newNoticeIndex(), acks: newAckQueue(),
 	}, nil
 }
 
@@ -97,6 +100,7 @@ type PublishResult struct {
 // Sealed is an alert signed and ready for the stream (from Prepare).
 type Sealed struct {
 	id, subject string
+	supersedes  string
 	data        []byte
 	signer      *trust.Principal
 	own         [32]byte
@@ -135,27 +139,41 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	if err := alert.Validate(a); err != nil {
 		return nil, err
 	}
-	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(a)
+	data, p, err := n.sign(ctx, envelope.PayloadTypeAlert, a)
 	if err != nil {
-		return nil, fmt.Errorf("marshal alert: %w", err)
+		return nil, err
+	}
+	return &Sealed{
+		id: a.Id, subject: bus.AlertSubject(admin, alert.KindName(alert.Kind(a)), a.Id), supersedes: a.Supersedes,
+		data: data, signer: p,
+	}, nil
+}
+
+// sign serialises m once and seals it as payloadType with the node's current key,
+// unless revocation notices revoked that key. It returns the envelope for the wire and
+// the signer.
+func (n *Node) sign(ctx context.Context, payloadType string, m proto.Message) ([]byte, *trust.Principal, error) {
+	payload, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("marshal %s: %w", payloadType, err)
 	}
 	key, err := n.id.Current(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrNoSigningKey, err)
 	}
 	if err := n.checkOwnKey(key); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	env, err := envelope.Seal(envelope.PayloadTypeAlert, payload, key)
+	env, err := envelope.Seal(payloadType, payload, key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	data, err := envelope.Marshal(env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	p := key.Principal()
-	return &Sealed{id: a.Id, subject: bus.AlertSubject(admin, alert.KindName(alert.Kind(a)), a.Id), data: data, signer: &p}, nil
+	return data, &p, nil
 }
 
 // checkOwnKey refuses a key that revocation notices revoked: receivers would quarantine
@@ -184,7 +202,7 @@ func (n *Node) checkOwnKey(key *trust.SigningKey) error {
 // remember records s for the receiver before it is published (see ownSet).
 func (n *Node) remember(s *Sealed) {
 	s.own = ownKey(s.subject, s.data)
-	n.own.add(s.own, s.signer)
+	n.own.add(s.own, &Verified{Signer: *s.signer, id: s.id, origin: s.signer.Administration, supersedes: s.supersedes})
 }
 
 // Publish signs one alert and stores it in the federation's alert stream.

@@ -3,11 +3,9 @@ package node
 import (
 	"crypto/sha256"
 	"sync"
-
-	"github.com/cix-exchange/cix/internal/trust"
 )
 
-// ownSetMax bounds the signed messages remembered (about 60 bytes each).
+// ownSetMax bounds the signed messages remembered (about 200 bytes each).
 const ownSetMax = 1 << 18
 
 // ownSet remembers the messages this node signed and is publishing, keyed by the SHA-256
@@ -18,10 +16,10 @@ const ownSetMax = 1 << 18
 // are not remembered and are verified.
 type ownSet struct {
 	mu sync.Mutex
-	m  map[[32]byte]*trust.Principal
+	m  map[[32]byte]*Verified
 }
 
-func newOwnSet() *ownSet { return &ownSet{m: map[[32]byte]*trust.Principal{}} }
+func newOwnSet() *ownSet { return &ownSet{m: map[[32]byte]*Verified{}} }
 
 func ownKey(subject string, data []byte) [32]byte {
 	h := sha256.New()
@@ -33,23 +31,24 @@ func ownKey(subject string, data []byte) [32]byte {
 	return k
 }
 
-func (o *ownSet) add(k [32]byte, p *trust.Principal) {
+func (o *ownSet) add(k [32]byte, v *Verified) {
 	o.mu.Lock()
 	if len(o.m) < ownSetMax {
-		o.m[k] = p
+		o.m[k] = v
 	}
 	o.mu.Unlock()
 }
 
-// take returns and forgets the signer of a remembered message.
-func (o *ownSet) take(k [32]byte) (*trust.Principal, bool) {
+// take returns and forgets what is known of a remembered message: its signer, id,
+// origin and the alert it supersedes, without the decoded alert.
+func (o *ownSet) take(k [32]byte) (*Verified, bool) {
 	o.mu.Lock()
-	p, ok := o.m[k]
+	v, ok := o.m[k]
 	if ok {
 		delete(o.m, k)
 	}
 	o.mu.Unlock()
-	return p, ok
+	return v, ok
 }
 
 func (o *ownSet) forget(k [32]byte) {

@@ -41,7 +41,24 @@ func (n *Node) Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	return decodeEntry(e)
+	va, err := decodeEntry(e)
+	if err != nil {
+		return nil, err
+	}
+	origin := va.GetAlert().GetOrigin().GetAdministration()
+	n.classify(va, origin)
+	if va.SupersededBy, err = n.feed.SupersededBy(ctx, id, origin); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return va, nil
+}
+
+// classify sets the notices in force on va and the classification they give it. It
+// reports whether the alert is recalled.
+func (n *Node) classify(va *nodev1.VerifiedAlert, origin string) bool {
+	va.Recalled, va.Reclassified = n.notices.inForce(va.GetAlert().GetId(), origin)
+	va.Handling = classified(va.GetAlert().GetHandling(), va.Reclassified)
+	return va.Recalled != nil
 }
 
 // decodeEntry turns a feed entry into the API's VerifiedAlert. Feed entries were verified
@@ -56,7 +73,7 @@ func decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
 		return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
 	}
 	return &nodev1.VerifiedAlert{
-		Alert: a, Envelope: env, ReceivedAt: timestamppb.New(e.ReceivedAt), Cursor: FormatCursor(e.Sequence),
+		Alert: a, Envelope: env, ReceivedAt: timestamppb.New(e.ReceivedAt), Cursor: FormatCursor(e.Sequence), Handling: a.GetHandling(),
 		Signer: &nodev1.Signer{
 			Administration: e.Signer.Administration, Node: e.Signer.Node, Keyid: e.Signer.KeyID,
 			CertificateNotAfter: timestamppb.New(e.Signer.NotAfter),
@@ -126,14 +143,25 @@ func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send
 			}
 		}
 		next = e.Sequence + 1
-		va, err := decodeEntry(e)
+		var ev *nodev1.SubscribeResponse
+		if e.Notice {
+			ev, err = n.noticeEvent(ctx, e, filter)
+		} else {
+			ev, err = n.alertEvent(e, filter)
+		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, ErrUnavailable) {
+				return err
+			}
 			n.log.Error("undecodable feed entry", "seq", e.Sequence, "error", err)
 			if err := send(gapEvent(e.Sequence-1, e.Sequence+1, "undecodable in the feed")); err != nil {
 				return err
 			}
-		} else if filter.Match(va.Alert) {
-			if err := send(&nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_Alert{Alert: va}}); err != nil {
+		} else if ev != nil {
+			if err := send(ev); err != nil {
 				return err
 			}
 		}
@@ -144,6 +172,68 @@ func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send
 			caughtUp = true
 		}
 	}
+}
+
+// alertEvent is the event of an alert entry for a subscriber with filter: none when the
+// alert is recalled or does not match with the classification in force.
+func (n *Node) alertEvent(e *feed.Entry, filter *Filter) (*nodev1.SubscribeResponse, error) {
+	va, err := decodeEntry(e)
+	if err != nil {
+		return nil, err
+	}
+	if n.classify(va, e.Signer.Administration) || !filter.Match(current(va)) {
+		return nil, nil
+	}
+	return &nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_Alert{Alert: va}}, nil
+}
+
+// current is va's alert with the classification in force (va.Alert itself when it was
+// never reclassified), for filters.
+func current(va *nodev1.VerifiedAlert) *alertv1.Alert {
+	if va.GetReclassified() == nil {
+		return va.GetAlert()
+	}
+	a := proto.CloneOf(va.GetAlert())
+	a.Handling = va.GetHandling()
+	return a
+}
+
+// noticeEvent is the event of a notice entry: AlertRecalled or AlertReclassified when
+// the notice is in force (the node holds the alert, of the notice's origin) and the
+// alert matches the filter apart from its TLP, since the TLP is what a reclassification
+// changes and the subscriber may hold the alert under an earlier one.
+func (n *Node) noticeEvent(ctx context.Context, e *feed.Entry, filter *Filter) (*nodev1.SubscribeResponse, error) {
+	nt, err := decodeNotice(e.Envelope)
+	if err != nil {
+		return nil, err
+	}
+	ae, err := n.feed.Get(ctx, nt.GetAlertId())
+	if errors.Is(err, feed.ErrNotFound) || (err == nil && ae.Signer.Administration != nt.GetOrigin().GetAdministration()) {
+		return nil, nil // kept for an alert not held, or refused
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	va, err := decodeEntry(ae)
+	if err != nil {
+		return nil, err
+	}
+	if !filter.MatchExceptTLP(va.GetAlert()) {
+		return nil, nil
+	}
+	cursor := FormatCursor(e.Sequence)
+	if nt.GetRecall() != nil {
+		return &nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_Recalled{Recalled: &nodev1.AlertRecalled{
+			AlertId: nt.GetAlertId(), Notice: nt, Cursor: cursor,
+		}}}, nil
+	}
+	ev := &nodev1.AlertReclassified{
+		AlertId: nt.GetAlertId(), Notice: nt, Cursor: cursor, Handling: classified(va.GetAlert().GetHandling(), nt),
+	}
+	if !n.classify(va, ae.Signer.Administration) && filter.Match(current(va)) {
+		ev.Alert = va
+	}
+	return &nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_Reclassified{Reclassified: ev}}, nil
 }
 
 // gapEvent reports that positions after `after` and before `resume` cannot be served.
@@ -221,7 +311,7 @@ func (n *Node) NodeInfo(ctx context.Context) (*nodev1.GetNodeInfoResponse, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	out.FeedAlerts = st.Count
+	out.FeedAlerts = st.Count - min(st.Count, uint64(n.notices.count())) // notices share the feed
 	if out.Quarantined, err = n.feed.QuarantineSize(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

@@ -343,6 +343,436 @@ func (x *ListRevocationsResponse) GetRevocations() []*v1.Revocation {
 	return nil
 }
 
+// Request of NodeService.Recall.
+type RecallRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The alert to recall (UUID). Required.
+	AlertId string `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	// Id of the notice (UUID), for idempotent retries; generated when empty.
+	NoticeId string `protobuf:"bytes,2,opt,name=notice_id,json=noticeId,proto3" json:"notice_id,omitempty"`
+	// Why, in free text. Required, at most 1,000 characters.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Why, as a code; RECALL_REASON_OTHER when unspecified.
+	Code          v11.RecallReason `protobuf:"varint,4,opt,name=code,proto3,enum=cix.alert.v1.RecallReason" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecallRequest) Reset() {
+	*x = RecallRequest{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecallRequest) ProtoMessage() {}
+
+func (x *RecallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecallRequest.ProtoReflect.Descriptor instead.
+func (*RecallRequest) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RecallRequest) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *RecallRequest) GetNoticeId() string {
+	if x != nil {
+		return x.NoticeId
+	}
+	return ""
+}
+
+func (x *RecallRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *RecallRequest) GetCode() v11.RecallReason {
+	if x != nil {
+		return x.Code
+	}
+	return v11.RecallReason(0)
+}
+
+// Response of NodeService.Recall.
+type RecallResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The notice as signed and stored (the stored one when duplicate).
+	Notice *v11.AlertNotice `protobuf:"bytes,1,opt,name=notice,proto3" json:"notice,omitempty"`
+	// Sequence of the notice in the federation's alert stream.
+	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// True when a notice with this id was already stored; nothing new was stored.
+	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecallResponse) Reset() {
+	*x = RecallResponse{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecallResponse) ProtoMessage() {}
+
+func (x *RecallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecallResponse.ProtoReflect.Descriptor instead.
+func (*RecallResponse) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RecallResponse) GetNotice() *v11.AlertNotice {
+	if x != nil {
+		return x.Notice
+	}
+	return nil
+}
+
+func (x *RecallResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *RecallResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// Request of NodeService.Reclassify.
+type ReclassifyRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The alert to reclassify (UUID). Required.
+	AlertId string `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	// Id of the notice (UUID), for idempotent retries; generated when empty.
+	NoticeId string `protobuf:"bytes,2,opt,name=notice_id,json=noticeId,proto3" json:"notice_id,omitempty"`
+	// The new classification. Required.
+	Handling      *v11.Reclassification `protobuf:"bytes,3,opt,name=handling,proto3" json:"handling,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReclassifyRequest) Reset() {
+	*x = ReclassifyRequest{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReclassifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReclassifyRequest) ProtoMessage() {}
+
+func (x *ReclassifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReclassifyRequest.ProtoReflect.Descriptor instead.
+func (*ReclassifyRequest) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *ReclassifyRequest) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *ReclassifyRequest) GetNoticeId() string {
+	if x != nil {
+		return x.NoticeId
+	}
+	return ""
+}
+
+func (x *ReclassifyRequest) GetHandling() *v11.Reclassification {
+	if x != nil {
+		return x.Handling
+	}
+	return nil
+}
+
+// Response of NodeService.Reclassify.
+type ReclassifyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The notice as signed and stored (the stored one when duplicate).
+	Notice *v11.AlertNotice `protobuf:"bytes,1,opt,name=notice,proto3" json:"notice,omitempty"`
+	// Sequence of the notice in the federation's alert stream.
+	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	// True when a notice with this id was already stored; nothing new was stored.
+	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReclassifyResponse) Reset() {
+	*x = ReclassifyResponse{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReclassifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReclassifyResponse) ProtoMessage() {}
+
+func (x *ReclassifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReclassifyResponse.ProtoReflect.Descriptor instead.
+func (*ReclassifyResponse) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ReclassifyResponse) GetNotice() *v11.AlertNotice {
+	if x != nil {
+		return x.Notice
+	}
+	return nil
+}
+
+func (x *ReclassifyResponse) GetSequence() uint64 {
+	if x != nil {
+		return x.Sequence
+	}
+	return 0
+}
+
+func (x *ReclassifyResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+// Request of NodeService.ListAcknowledgements. Exactly one of the ids is required.
+type ListAcknowledgementsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every notice about this alert (UUID) that this node has received.
+	AlertId string `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	// One notice (UUID) of this administration.
+	NoticeId      string `protobuf:"bytes,2,opt,name=notice_id,json=noticeId,proto3" json:"notice_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAcknowledgementsRequest) Reset() {
+	*x = ListAcknowledgementsRequest{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAcknowledgementsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAcknowledgementsRequest) ProtoMessage() {}
+
+func (x *ListAcknowledgementsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAcknowledgementsRequest.ProtoReflect.Descriptor instead.
+func (*ListAcknowledgementsRequest) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListAcknowledgementsRequest) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *ListAcknowledgementsRequest) GetNoticeId() string {
+	if x != nil {
+		return x.NoticeId
+	}
+	return ""
+}
+
+// Response of NodeService.ListAcknowledgements.
+type ListAcknowledgementsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Verified acknowledgements, by notice (in the order the notices were stored) and
+	// receiving administration.
+	Acknowledgements []*Acknowledgement `protobuf:"bytes,1,rep,name=acknowledgements,proto3" json:"acknowledgements,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListAcknowledgementsResponse) Reset() {
+	*x = ListAcknowledgementsResponse{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAcknowledgementsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAcknowledgementsResponse) ProtoMessage() {}
+
+func (x *ListAcknowledgementsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAcknowledgementsResponse.ProtoReflect.Descriptor instead.
+func (*ListAcknowledgementsResponse) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListAcknowledgementsResponse) GetAcknowledgements() []*Acknowledgement {
+	if x != nil {
+		return x.Acknowledgements
+	}
+	return nil
+}
+
+// A verified acknowledgement of a notice.
+type Acknowledgement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Ack   *v11.NoticeAck         `protobuf:"bytes,1,opt,name=ack,proto3" json:"ack,omitempty"`
+	// Who signed it, from the verified certificate.
+	Signer *Signer `protobuf:"bytes,2,opt,name=signer,proto3" json:"signer,omitempty"`
+	// When the acknowledgement stream stored it.
+	StoredAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=stored_at,json=storedAt,proto3" json:"stored_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Acknowledgement) Reset() {
+	*x = Acknowledgement{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Acknowledgement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Acknowledgement) ProtoMessage() {}
+
+func (x *Acknowledgement) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Acknowledgement.ProtoReflect.Descriptor instead.
+func (*Acknowledgement) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Acknowledgement) GetAck() *v11.NoticeAck {
+	if x != nil {
+		return x.Ack
+	}
+	return nil
+}
+
+func (x *Acknowledgement) GetSigner() *Signer {
+	if x != nil {
+		return x.Signer
+	}
+	return nil
+}
+
+func (x *Acknowledgement) GetStoredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StoredAt
+	}
+	return nil
+}
+
 // Request of NodeService.Publish.
 type PublishRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -354,7 +784,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	mi := &file_cix_node_v1_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +796,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	mi := &file_cix_node_v1_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +809,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{4}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PublishRequest) GetAlert() *v11.Alert {
@@ -404,7 +834,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	mi := &file_cix_node_v1_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +846,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	mi := &file_cix_node_v1_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +859,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{5}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PublishResponse) GetId() string {
@@ -464,7 +894,7 @@ type PublishStreamRequest struct {
 
 func (x *PublishStreamRequest) Reset() {
 	*x = PublishStreamRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	mi := &file_cix_node_v1_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +906,7 @@ func (x *PublishStreamRequest) String() string {
 func (*PublishStreamRequest) ProtoMessage() {}
 
 func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	mi := &file_cix_node_v1_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +919,7 @@ func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishStreamRequest.ProtoReflect.Descriptor instead.
 func (*PublishStreamRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{6}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PublishStreamRequest) GetAlert() *v11.Alert {
@@ -516,7 +946,7 @@ type PublishStreamResponse struct {
 
 func (x *PublishStreamResponse) Reset() {
 	*x = PublishStreamResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	mi := &file_cix_node_v1_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +958,7 @@ func (x *PublishStreamResponse) String() string {
 func (*PublishStreamResponse) ProtoMessage() {}
 
 func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	mi := &file_cix_node_v1_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +971,7 @@ func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishStreamResponse.ProtoReflect.Descriptor instead.
 func (*PublishStreamResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{7}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PublishStreamResponse) GetIndex() uint64 {
@@ -585,7 +1015,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	mi := &file_cix_node_v1_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +1027,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	mi := &file_cix_node_v1_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +1040,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{8}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ItemError) GetCode() uint32 {
@@ -646,7 +1076,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	mi := &file_cix_node_v1_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +1088,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	mi := &file_cix_node_v1_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +1101,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{9}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -699,7 +1129,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	mi := &file_cix_node_v1_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +1141,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	mi := &file_cix_node_v1_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +1154,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{10}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetRequest) GetId() string {
@@ -744,7 +1174,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[11]
+	mi := &file_cix_node_v1_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +1186,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[11]
+	mi := &file_cix_node_v1_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +1199,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{11}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetResponse) GetAlert() *VerifiedAlert {
@@ -791,14 +1221,26 @@ type VerifiedAlert struct {
 	// When this node stored it.
 	ReceivedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=received_at,json=receivedAt,proto3" json:"received_at,omitempty"`
 	// Position of this alert in this node's feed; resume a Subscribe from it.
-	Cursor        string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	Cursor string `protobuf:"bytes,5,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The classification in force: the alert's own handling, with the newest
+	// reclassification by its originator applied. Use it rather than alert.handling, which
+	// is the signed original.
+	Handling *v11.Handling `protobuf:"bytes,6,opt,name=handling,proto3" json:"handling,omitempty"`
+	// The newest reclassification notice in force, if any.
+	Reclassified *v11.AlertNotice `protobuf:"bytes,7,opt,name=reclassified,proto3" json:"reclassified,omitempty"`
+	// The recall notice, when the originator recalled the alert. Subscribe no longer
+	// delivers a recalled alert; Get returns it with this set.
+	Recalled *v11.AlertNotice `protobuf:"bytes,8,opt,name=recalled,proto3" json:"recalled,omitempty"`
+	// Id of the newest alert of the same origin that amends this one (its supersedes names
+	// this alert), when this node holds it. Set by Get.
+	SupersededBy  string `protobuf:"bytes,9,opt,name=superseded_by,json=supersededBy,proto3" json:"superseded_by,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifiedAlert) Reset() {
 	*x = VerifiedAlert{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[12]
+	mi := &file_cix_node_v1_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1252,7 @@ func (x *VerifiedAlert) String() string {
 func (*VerifiedAlert) ProtoMessage() {}
 
 func (x *VerifiedAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[12]
+	mi := &file_cix_node_v1_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1265,7 @@ func (x *VerifiedAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifiedAlert.ProtoReflect.Descriptor instead.
 func (*VerifiedAlert) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{12}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *VerifiedAlert) GetAlert() *v11.Alert {
@@ -861,6 +1303,34 @@ func (x *VerifiedAlert) GetCursor() string {
 	return ""
 }
 
+func (x *VerifiedAlert) GetHandling() *v11.Handling {
+	if x != nil {
+		return x.Handling
+	}
+	return nil
+}
+
+func (x *VerifiedAlert) GetReclassified() *v11.AlertNotice {
+	if x != nil {
+		return x.Reclassified
+	}
+	return nil
+}
+
+func (x *VerifiedAlert) GetRecalled() *v11.AlertNotice {
+	if x != nil {
+		return x.Recalled
+	}
+	return nil
+}
+
+func (x *VerifiedAlert) GetSupersededBy() string {
+	if x != nil {
+		return x.SupersededBy
+	}
+	return ""
+}
+
 // Verified signer of an envelope.
 type Signer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -877,7 +1347,7 @@ type Signer struct {
 
 func (x *Signer) Reset() {
 	*x = Signer{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[13]
+	mi := &file_cix_node_v1_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +1359,7 @@ func (x *Signer) String() string {
 func (*Signer) ProtoMessage() {}
 
 func (x *Signer) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[13]
+	mi := &file_cix_node_v1_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +1372,7 @@ func (x *Signer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signer.ProtoReflect.Descriptor instead.
 func (*Signer) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{13}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Signer) GetAdministration() string {
@@ -957,7 +1427,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[14]
+	mi := &file_cix_node_v1_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1439,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[14]
+	mi := &file_cix_node_v1_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1452,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{14}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Filter) GetKinds() []v11.AlertKind {
@@ -1054,7 +1524,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[15]
+	mi := &file_cix_node_v1_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1066,7 +1536,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[15]
+	mi := &file_cix_node_v1_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1079,7 +1549,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{15}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SubscribeRequest) GetFilter() *Filter {
@@ -1111,6 +1581,8 @@ type SubscribeResponse struct {
 	//	*SubscribeResponse_Alert
 	//	*SubscribeResponse_Gap
 	//	*SubscribeResponse_CaughtUp
+	//	*SubscribeResponse_Recalled
+	//	*SubscribeResponse_Reclassified
 	Event         isSubscribeResponse_Event `protobuf_oneof:"event"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1118,7 +1590,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[16]
+	mi := &file_cix_node_v1_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1130,7 +1602,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[16]
+	mi := &file_cix_node_v1_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1143,7 +1615,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{16}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
@@ -1180,6 +1652,24 @@ func (x *SubscribeResponse) GetCaughtUp() *CaughtUp {
 	return nil
 }
 
+func (x *SubscribeResponse) GetRecalled() *AlertRecalled {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Recalled); ok {
+			return x.Recalled
+		}
+	}
+	return nil
+}
+
+func (x *SubscribeResponse) GetReclassified() *AlertReclassified {
+	if x != nil {
+		if x, ok := x.Event.(*SubscribeResponse_Reclassified); ok {
+			return x.Reclassified
+		}
+	}
+	return nil
+}
+
 type isSubscribeResponse_Event interface {
 	isSubscribeResponse_Event()
 }
@@ -1199,11 +1689,172 @@ type SubscribeResponse_CaughtUp struct {
 	CaughtUp *CaughtUp `protobuf:"bytes,3,opt,name=caught_up,json=caughtUp,proto3,oneof"`
 }
 
+type SubscribeResponse_Recalled struct {
+	// The originator recalled an alert: drop it. Sent to every subscriber whose filter
+	// matches the alert apart from its TLP, also when this subscription did not deliver
+	// the alert (an earlier one may have).
+	Recalled *AlertRecalled `protobuf:"bytes,4,opt,name=recalled,proto3,oneof"`
+}
+
+type SubscribeResponse_Reclassified struct {
+	// The originator reclassified an alert. Sent like AlertRecalled.
+	Reclassified *AlertReclassified `protobuf:"bytes,5,opt,name=reclassified,proto3,oneof"`
+}
+
 func (*SubscribeResponse_Alert) isSubscribeResponse_Event() {}
 
 func (*SubscribeResponse_Gap) isSubscribeResponse_Event() {}
 
 func (*SubscribeResponse_CaughtUp) isSubscribeResponse_Event() {}
+
+func (*SubscribeResponse_Recalled) isSubscribeResponse_Event() {}
+
+func (*SubscribeResponse_Reclassified) isSubscribeResponse_Event() {}
+
+// A recall applied at this node.
+type AlertRecalled struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AlertId string                 `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	// The verified recall notice.
+	Notice *v11.AlertNotice `protobuf:"bytes,2,opt,name=notice,proto3" json:"notice,omitempty"`
+	// Position of the notice in this node's feed; resume a Subscribe from it.
+	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertRecalled) Reset() {
+	*x = AlertRecalled{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertRecalled) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertRecalled) ProtoMessage() {}
+
+func (x *AlertRecalled) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertRecalled.ProtoReflect.Descriptor instead.
+func (*AlertRecalled) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AlertRecalled) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *AlertRecalled) GetNotice() *v11.AlertNotice {
+	if x != nil {
+		return x.Notice
+	}
+	return nil
+}
+
+func (x *AlertRecalled) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+// A reclassification applied at this node.
+type AlertReclassified struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AlertId string                 `protobuf:"bytes,1,opt,name=alert_id,json=alertId,proto3" json:"alert_id,omitempty"`
+	// The classification in force after the notice.
+	Handling *v11.Handling `protobuf:"bytes,2,opt,name=handling,proto3" json:"handling,omitempty"`
+	// The verified reclassification notice.
+	Notice *v11.AlertNotice `protobuf:"bytes,3,opt,name=notice,proto3" json:"notice,omitempty"`
+	// Position of the notice in this node's feed; resume a Subscribe from it.
+	Cursor string `protobuf:"bytes,4,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	// The alert with the classification in force, when it now matches the whole filter
+	// (for example a downgrade into the TLP labels the subscriber asked for).
+	Alert         *VerifiedAlert `protobuf:"bytes,5,opt,name=alert,proto3" json:"alert,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlertReclassified) Reset() {
+	*x = AlertReclassified{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlertReclassified) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlertReclassified) ProtoMessage() {}
+
+func (x *AlertReclassified) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlertReclassified.ProtoReflect.Descriptor instead.
+func (*AlertReclassified) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AlertReclassified) GetAlertId() string {
+	if x != nil {
+		return x.AlertId
+	}
+	return ""
+}
+
+func (x *AlertReclassified) GetHandling() *v11.Handling {
+	if x != nil {
+		return x.Handling
+	}
+	return nil
+}
+
+func (x *AlertReclassified) GetNotice() *v11.AlertNotice {
+	if x != nil {
+		return x.Notice
+	}
+	return nil
+}
+
+func (x *AlertReclassified) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *AlertReclassified) GetAlert() *VerifiedAlert {
+	if x != nil {
+		return x.Alert
+	}
+	return nil
+}
 
 // Alerts that were in the feed but can no longer be served (expired or deleted).
 type Gap struct {
@@ -1222,7 +1873,7 @@ type Gap struct {
 
 func (x *Gap) Reset() {
 	*x = Gap{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[17]
+	mi := &file_cix_node_v1_node_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1885,7 @@ func (x *Gap) String() string {
 func (*Gap) ProtoMessage() {}
 
 func (x *Gap) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[17]
+	mi := &file_cix_node_v1_node_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1898,7 @@ func (x *Gap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gap.ProtoReflect.Descriptor instead.
 func (*Gap) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{17}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Gap) GetAfterCursor() string {
@@ -1289,7 +1940,7 @@ type CaughtUp struct {
 
 func (x *CaughtUp) Reset() {
 	*x = CaughtUp{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[18]
+	mi := &file_cix_node_v1_node_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1952,7 @@ func (x *CaughtUp) String() string {
 func (*CaughtUp) ProtoMessage() {}
 
 func (x *CaughtUp) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[18]
+	mi := &file_cix_node_v1_node_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1965,7 @@ func (x *CaughtUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
 func (*CaughtUp) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{18}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CaughtUp) GetCursor() string {
@@ -1337,7 +1988,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[19]
+	mi := &file_cix_node_v1_node_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +2000,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[19]
+	mi := &file_cix_node_v1_node_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +2013,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{19}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListQuarantineRequest) GetPageSize() uint32 {
@@ -1393,7 +2044,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[20]
+	mi := &file_cix_node_v1_node_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +2056,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[20]
+	mi := &file_cix_node_v1_node_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +2069,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{20}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListQuarantineResponse) GetMessages() []*QuarantinedMessage {
@@ -1461,7 +2112,7 @@ type QuarantinedMessage struct {
 
 func (x *QuarantinedMessage) Reset() {
 	*x = QuarantinedMessage{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[21]
+	mi := &file_cix_node_v1_node_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +2124,7 @@ func (x *QuarantinedMessage) String() string {
 func (*QuarantinedMessage) ProtoMessage() {}
 
 func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[21]
+	mi := &file_cix_node_v1_node_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +2137,7 @@ func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedMessage.ProtoReflect.Descriptor instead.
 func (*QuarantinedMessage) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{21}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *QuarantinedMessage) GetSequence() uint64 {
@@ -1540,7 +2191,7 @@ type GetNodeInfoRequest struct {
 
 func (x *GetNodeInfoRequest) Reset() {
 	*x = GetNodeInfoRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[22]
+	mi := &file_cix_node_v1_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +2203,7 @@ func (x *GetNodeInfoRequest) String() string {
 func (*GetNodeInfoRequest) ProtoMessage() {}
 
 func (x *GetNodeInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[22]
+	mi := &file_cix_node_v1_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +2216,7 @@ func (x *GetNodeInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeInfoRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{22}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{31}
 }
 
 // Response of AdminService.GetNodeInfo.
@@ -1604,7 +2255,7 @@ type GetNodeInfoResponse struct {
 
 func (x *GetNodeInfoResponse) Reset() {
 	*x = GetNodeInfoResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[23]
+	mi := &file_cix_node_v1_node_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +2267,7 @@ func (x *GetNodeInfoResponse) String() string {
 func (*GetNodeInfoResponse) ProtoMessage() {}
 
 func (x *GetNodeInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[23]
+	mi := &file_cix_node_v1_node_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +2280,7 @@ func (x *GetNodeInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetNodeInfoResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{23}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetNodeInfoResponse) GetAdministration() string {
@@ -1720,7 +2371,7 @@ var File_cix_node_v1_node_proto protoreflect.FileDescriptor
 
 const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x16cix/node/v1/node.proto\x12\vcix.node.v1\x1a\x18cix/alert/v1/alert.proto\x1a\x19cix/alert/v1/common.proto\x1a\x1ecix/envelope/v1/envelope.proto\x1a\x18cix/trust/v1/trust.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n" +
+	"\x16cix/node/v1/node.proto\x12\vcix.node.v1\x1a\x18cix/alert/v1/alert.proto\x1a\x19cix/alert/v1/common.proto\x1a\x19cix/alert/v1/notice.proto\x1a\x1ecix/envelope/v1/envelope.proto\x1a\x18cix/trust/v1/trust.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n" +
 	"\x18PublishRevocationRequest\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\"s\n" +
 	"\x19PublishRevocationResponse\x128\n" +
@@ -1730,7 +2381,33 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\tduplicate\x18\x02 \x01(\bR\tduplicate\"\x18\n" +
 	"\x16ListRevocationsRequest\"U\n" +
 	"\x17ListRevocationsResponse\x12:\n" +
-	"\vrevocations\x18\x01 \x03(\v2\x18.cix.trust.v1.RevocationR\vrevocations\";\n" +
+	"\vrevocations\x18\x01 \x03(\v2\x18.cix.trust.v1.RevocationR\vrevocations\"\x8f\x01\n" +
+	"\rRecallRequest\x12\x19\n" +
+	"\balert_id\x18\x01 \x01(\tR\aalertId\x12\x1b\n" +
+	"\tnotice_id\x18\x02 \x01(\tR\bnoticeId\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12.\n" +
+	"\x04code\x18\x04 \x01(\x0e2\x1a.cix.alert.v1.RecallReasonR\x04code\"}\n" +
+	"\x0eRecallResponse\x121\n" +
+	"\x06notice\x18\x01 \x01(\v2\x19.cix.alert.v1.AlertNoticeR\x06notice\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x1c\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"\x87\x01\n" +
+	"\x11ReclassifyRequest\x12\x19\n" +
+	"\balert_id\x18\x01 \x01(\tR\aalertId\x12\x1b\n" +
+	"\tnotice_id\x18\x02 \x01(\tR\bnoticeId\x12:\n" +
+	"\bhandling\x18\x03 \x01(\v2\x1e.cix.alert.v1.ReclassificationR\bhandling\"\x81\x01\n" +
+	"\x12ReclassifyResponse\x121\n" +
+	"\x06notice\x18\x01 \x01(\v2\x19.cix.alert.v1.AlertNoticeR\x06notice\x12\x1a\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12\x1c\n" +
+	"\tduplicate\x18\x03 \x01(\bR\tduplicate\"U\n" +
+	"\x1bListAcknowledgementsRequest\x12\x19\n" +
+	"\balert_id\x18\x01 \x01(\tR\aalertId\x12\x1b\n" +
+	"\tnotice_id\x18\x02 \x01(\tR\bnoticeId\"h\n" +
+	"\x1cListAcknowledgementsResponse\x12H\n" +
+	"\x10acknowledgements\x18\x01 \x03(\v2\x1c.cix.node.v1.AcknowledgementR\x10acknowledgements\"\xa2\x01\n" +
+	"\x0fAcknowledgement\x12)\n" +
+	"\x03ack\x18\x01 \x01(\v2\x17.cix.alert.v1.NoticeAckR\x03ack\x12+\n" +
+	"\x06signer\x18\x02 \x01(\v2\x13.cix.node.v1.SignerR\x06signer\x127\n" +
+	"\tstored_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bstoredAt\";\n" +
 	"\x0ePublishRequest\x12)\n" +
 	"\x05alert\x18\x01 \x01(\v2\x13.cix.alert.v1.AlertR\x05alert\"[\n" +
 	"\x0fPublishResponse\x12\x0e\n" +
@@ -1755,14 +2432,18 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"GetRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"?\n" +
 	"\vGetResponse\x120\n" +
-	"\x05alert\x18\x01 \x01(\v2\x1a.cix.node.v1.VerifiedAlertR\x05alert\"\xf3\x01\n" +
+	"\x05alert\x18\x01 \x01(\v2\x1a.cix.node.v1.VerifiedAlertR\x05alert\"\xc2\x03\n" +
 	"\rVerifiedAlert\x12)\n" +
 	"\x05alert\x18\x01 \x01(\v2\x13.cix.alert.v1.AlertR\x05alert\x125\n" +
 	"\benvelope\x18\x02 \x01(\v2\x19.cix.envelope.v1.EnvelopeR\benvelope\x12+\n" +
 	"\x06signer\x18\x03 \x01(\v2\x13.cix.node.v1.SignerR\x06signer\x12;\n" +
 	"\vreceived_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"receivedAt\x12\x16\n" +
-	"\x06cursor\x18\x05 \x01(\tR\x06cursor\"\xaa\x01\n" +
+	"\x06cursor\x18\x05 \x01(\tR\x06cursor\x122\n" +
+	"\bhandling\x18\x06 \x01(\v2\x16.cix.alert.v1.HandlingR\bhandling\x12=\n" +
+	"\freclassified\x18\a \x01(\v2\x19.cix.alert.v1.AlertNoticeR\freclassified\x125\n" +
+	"\brecalled\x18\b \x01(\v2\x19.cix.alert.v1.AlertNoticeR\brecalled\x12#\n" +
+	"\rsuperseded_by\x18\t \x01(\tR\fsupersededBy\"\xaa\x01\n" +
 	"\x06Signer\x12&\n" +
 	"\x0eadministration\x18\x01 \x01(\tR\x0eadministration\x12\x12\n" +
 	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
@@ -1781,12 +2462,24 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x10SubscribeRequest\x12+\n" +
 	"\x06filter\x18\x01 \x01(\v2\x13.cix.node.v1.FilterR\x06filter\x12\x16\n" +
 	"\x06cursor\x18\x02 \x01(\tR\x06cursor\x120\n" +
-	"\x05start\x18\x03 \x01(\x0e2\x1a.cix.node.v1.StartPositionR\x05start\"\xac\x01\n" +
+	"\x05start\x18\x03 \x01(\x0e2\x1a.cix.node.v1.StartPositionR\x05start\"\xac\x02\n" +
 	"\x11SubscribeResponse\x122\n" +
 	"\x05alert\x18\x01 \x01(\v2\x1a.cix.node.v1.VerifiedAlertH\x00R\x05alert\x12$\n" +
 	"\x03gap\x18\x02 \x01(\v2\x10.cix.node.v1.GapH\x00R\x03gap\x124\n" +
-	"\tcaught_up\x18\x03 \x01(\v2\x15.cix.node.v1.CaughtUpH\x00R\bcaughtUpB\a\n" +
-	"\x05event\"\x7f\n" +
+	"\tcaught_up\x18\x03 \x01(\v2\x15.cix.node.v1.CaughtUpH\x00R\bcaughtUp\x128\n" +
+	"\brecalled\x18\x04 \x01(\v2\x1a.cix.node.v1.AlertRecalledH\x00R\brecalled\x12D\n" +
+	"\freclassified\x18\x05 \x01(\v2\x1e.cix.node.v1.AlertReclassifiedH\x00R\freclassifiedB\a\n" +
+	"\x05event\"u\n" +
+	"\rAlertRecalled\x12\x19\n" +
+	"\balert_id\x18\x01 \x01(\tR\aalertId\x121\n" +
+	"\x06notice\x18\x02 \x01(\v2\x19.cix.alert.v1.AlertNoticeR\x06notice\x12\x16\n" +
+	"\x06cursor\x18\x03 \x01(\tR\x06cursor\"\xdf\x01\n" +
+	"\x11AlertReclassified\x12\x19\n" +
+	"\balert_id\x18\x01 \x01(\tR\aalertId\x122\n" +
+	"\bhandling\x18\x02 \x01(\v2\x16.cix.alert.v1.HandlingR\bhandling\x121\n" +
+	"\x06notice\x18\x03 \x01(\v2\x19.cix.alert.v1.AlertNoticeR\x06notice\x12\x16\n" +
+	"\x06cursor\x18\x04 \x01(\tR\x06cursor\x120\n" +
+	"\x05alert\x18\x05 \x01(\v2\x1a.cix.node.v1.VerifiedAlertR\x05alert\"\x7f\n" +
 	"\x03Gap\x12!\n" +
 	"\fafter_cursor\x18\x01 \x01(\tR\vafterCursor\x12#\n" +
 	"\rresume_cursor\x18\x02 \x01(\tR\fresumeCursor\x12\x18\n" +
@@ -1841,12 +2534,16 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"!QUARANTINE_REASON_ORIGIN_MISMATCH\x10\x05\x12)\n" +
 	"%QUARANTINE_REASON_UNDECODABLE_PAYLOAD\x10\x06\x12%\n" +
 	"!QUARANTINE_REASON_INVALID_CONTENT\x10\a\x12!\n" +
-	"\x1dQUARANTINE_REASON_REVOKED_KEY\x10\b2\xb7\x02\n" +
+	"\x1dQUARANTINE_REASON_REVOKED_KEY\x10\b2\xb6\x04\n" +
 	"\vNodeService\x12D\n" +
 	"\aPublish\x12\x1b.cix.node.v1.PublishRequest\x1a\x1c.cix.node.v1.PublishResponse\x12Z\n" +
 	"\rPublishStream\x12!.cix.node.v1.PublishStreamRequest\x1a\".cix.node.v1.PublishStreamResponse(\x010\x01\x128\n" +
 	"\x03Get\x12\x17.cix.node.v1.GetRequest\x1a\x18.cix.node.v1.GetResponse\x12L\n" +
-	"\tSubscribe\x12\x1d.cix.node.v1.SubscribeRequest\x1a\x1e.cix.node.v1.SubscribeResponse0\x012\xfd\x02\n" +
+	"\tSubscribe\x12\x1d.cix.node.v1.SubscribeRequest\x1a\x1e.cix.node.v1.SubscribeResponse0\x01\x12A\n" +
+	"\x06Recall\x12\x1a.cix.node.v1.RecallRequest\x1a\x1b.cix.node.v1.RecallResponse\x12M\n" +
+	"\n" +
+	"Reclassify\x12\x1e.cix.node.v1.ReclassifyRequest\x1a\x1f.cix.node.v1.ReclassifyResponse\x12k\n" +
+	"\x14ListAcknowledgements\x12(.cix.node.v1.ListAcknowledgementsRequest\x1a).cix.node.v1.ListAcknowledgementsResponse2\xfd\x02\n" +
 	"\fAdminService\x12Y\n" +
 	"\x0eListQuarantine\x12\".cix.node.v1.ListQuarantineRequest\x1a#.cix.node.v1.ListQuarantineResponse\x12P\n" +
 	"\vGetNodeInfo\x12\x1f.cix.node.v1.GetNodeInfoRequest\x1a .cix.node.v1.GetNodeInfoResponse\x12b\n" +
@@ -1867,93 +2564,130 @@ func file_cix_node_v1_node_proto_rawDescGZIP() []byte {
 }
 
 var file_cix_node_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cix_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_cix_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_cix_node_v1_node_proto_goTypes = []any{
-	(StartPosition)(0),                // 0: cix.node.v1.StartPosition
-	(QuarantineReason)(0),             // 1: cix.node.v1.QuarantineReason
-	(*PublishRevocationRequest)(nil),  // 2: cix.node.v1.PublishRevocationRequest
-	(*PublishRevocationResponse)(nil), // 3: cix.node.v1.PublishRevocationResponse
-	(*ListRevocationsRequest)(nil),    // 4: cix.node.v1.ListRevocationsRequest
-	(*ListRevocationsResponse)(nil),   // 5: cix.node.v1.ListRevocationsResponse
-	(*PublishRequest)(nil),            // 6: cix.node.v1.PublishRequest
-	(*PublishResponse)(nil),           // 7: cix.node.v1.PublishResponse
-	(*PublishStreamRequest)(nil),      // 8: cix.node.v1.PublishStreamRequest
-	(*PublishStreamResponse)(nil),     // 9: cix.node.v1.PublishStreamResponse
-	(*ItemError)(nil),                 // 10: cix.node.v1.ItemError
-	(*FieldViolation)(nil),            // 11: cix.node.v1.FieldViolation
-	(*GetRequest)(nil),                // 12: cix.node.v1.GetRequest
-	(*GetResponse)(nil),               // 13: cix.node.v1.GetResponse
-	(*VerifiedAlert)(nil),             // 14: cix.node.v1.VerifiedAlert
-	(*Signer)(nil),                    // 15: cix.node.v1.Signer
-	(*Filter)(nil),                    // 16: cix.node.v1.Filter
-	(*SubscribeRequest)(nil),          // 17: cix.node.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),         // 18: cix.node.v1.SubscribeResponse
-	(*Gap)(nil),                       // 19: cix.node.v1.Gap
-	(*CaughtUp)(nil),                  // 20: cix.node.v1.CaughtUp
-	(*ListQuarantineRequest)(nil),     // 21: cix.node.v1.ListQuarantineRequest
-	(*ListQuarantineResponse)(nil),    // 22: cix.node.v1.ListQuarantineResponse
-	(*QuarantinedMessage)(nil),        // 23: cix.node.v1.QuarantinedMessage
-	(*GetNodeInfoRequest)(nil),        // 24: cix.node.v1.GetNodeInfoRequest
-	(*GetNodeInfoResponse)(nil),       // 25: cix.node.v1.GetNodeInfoResponse
-	nil,                               // 26: cix.node.v1.ListQuarantineResponse.CountsEntry
-	(*v1.Revocation)(nil),             // 27: cix.trust.v1.Revocation
-	(*v11.Alert)(nil),                 // 28: cix.alert.v1.Alert
-	(*v12.Envelope)(nil),              // 29: cix.envelope.v1.Envelope
-	(*timestamppb.Timestamp)(nil),     // 30: google.protobuf.Timestamp
-	(v11.AlertKind)(0),                // 31: cix.alert.v1.AlertKind
-	(v11.CommodityGroup)(0),           // 32: cix.alert.v1.CommodityGroup
-	(v11.Tlp)(0),                      // 33: cix.alert.v1.Tlp
+	(StartPosition)(0),                   // 0: cix.node.v1.StartPosition
+	(QuarantineReason)(0),                // 1: cix.node.v1.QuarantineReason
+	(*PublishRevocationRequest)(nil),     // 2: cix.node.v1.PublishRevocationRequest
+	(*PublishRevocationResponse)(nil),    // 3: cix.node.v1.PublishRevocationResponse
+	(*ListRevocationsRequest)(nil),       // 4: cix.node.v1.ListRevocationsRequest
+	(*ListRevocationsResponse)(nil),      // 5: cix.node.v1.ListRevocationsResponse
+	(*RecallRequest)(nil),                // 6: cix.node.v1.RecallRequest
+	(*RecallResponse)(nil),               // 7: cix.node.v1.RecallResponse
+	(*ReclassifyRequest)(nil),            // 8: cix.node.v1.ReclassifyRequest
+	(*ReclassifyResponse)(nil),           // 9: cix.node.v1.ReclassifyResponse
+	(*ListAcknowledgementsRequest)(nil),  // 10: cix.node.v1.ListAcknowledgementsRequest
+	(*ListAcknowledgementsResponse)(nil), // 11: cix.node.v1.ListAcknowledgementsResponse
+	(*Acknowledgement)(nil),              // 12: cix.node.v1.Acknowledgement
+	(*PublishRequest)(nil),               // 13: cix.node.v1.PublishRequest
+	(*PublishResponse)(nil),              // 14: cix.node.v1.PublishResponse
+	(*PublishStreamRequest)(nil),         // 15: cix.node.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil),        // 16: cix.node.v1.PublishStreamResponse
+	(*ItemError)(nil),                    // 17: cix.node.v1.ItemError
+	(*FieldViolation)(nil),               // 18: cix.node.v1.FieldViolation
+	(*GetRequest)(nil),                   // 19: cix.node.v1.GetRequest
+	(*GetResponse)(nil),                  // 20: cix.node.v1.GetResponse
+	(*VerifiedAlert)(nil),                // 21: cix.node.v1.VerifiedAlert
+	(*Signer)(nil),                       // 22: cix.node.v1.Signer
+	(*Filter)(nil),                       // 23: cix.node.v1.Filter
+	(*SubscribeRequest)(nil),             // 24: cix.node.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),            // 25: cix.node.v1.SubscribeResponse
+	(*AlertRecalled)(nil),                // 26: cix.node.v1.AlertRecalled
+	(*AlertReclassified)(nil),            // 27: cix.node.v1.AlertReclassified
+	(*Gap)(nil),                          // 28: cix.node.v1.Gap
+	(*CaughtUp)(nil),                     // 29: cix.node.v1.CaughtUp
+	(*ListQuarantineRequest)(nil),        // 30: cix.node.v1.ListQuarantineRequest
+	(*ListQuarantineResponse)(nil),       // 31: cix.node.v1.ListQuarantineResponse
+	(*QuarantinedMessage)(nil),           // 32: cix.node.v1.QuarantinedMessage
+	(*GetNodeInfoRequest)(nil),           // 33: cix.node.v1.GetNodeInfoRequest
+	(*GetNodeInfoResponse)(nil),          // 34: cix.node.v1.GetNodeInfoResponse
+	nil,                                  // 35: cix.node.v1.ListQuarantineResponse.CountsEntry
+	(*v1.Revocation)(nil),                // 36: cix.trust.v1.Revocation
+	(v11.RecallReason)(0),                // 37: cix.alert.v1.RecallReason
+	(*v11.AlertNotice)(nil),              // 38: cix.alert.v1.AlertNotice
+	(*v11.Reclassification)(nil),         // 39: cix.alert.v1.Reclassification
+	(*v11.NoticeAck)(nil),                // 40: cix.alert.v1.NoticeAck
+	(*timestamppb.Timestamp)(nil),        // 41: google.protobuf.Timestamp
+	(*v11.Alert)(nil),                    // 42: cix.alert.v1.Alert
+	(*v12.Envelope)(nil),                 // 43: cix.envelope.v1.Envelope
+	(*v11.Handling)(nil),                 // 44: cix.alert.v1.Handling
+	(v11.AlertKind)(0),                   // 45: cix.alert.v1.AlertKind
+	(v11.CommodityGroup)(0),              // 46: cix.alert.v1.CommodityGroup
+	(v11.Tlp)(0),                         // 47: cix.alert.v1.Tlp
 }
 var file_cix_node_v1_node_proto_depIdxs = []int32{
-	27, // 0: cix.node.v1.PublishRevocationResponse.revocation:type_name -> cix.trust.v1.Revocation
-	27, // 1: cix.node.v1.ListRevocationsResponse.revocations:type_name -> cix.trust.v1.Revocation
-	28, // 2: cix.node.v1.PublishRequest.alert:type_name -> cix.alert.v1.Alert
-	28, // 3: cix.node.v1.PublishStreamRequest.alert:type_name -> cix.alert.v1.Alert
-	7,  // 4: cix.node.v1.PublishStreamResponse.result:type_name -> cix.node.v1.PublishResponse
-	10, // 5: cix.node.v1.PublishStreamResponse.error:type_name -> cix.node.v1.ItemError
-	11, // 6: cix.node.v1.ItemError.field_violations:type_name -> cix.node.v1.FieldViolation
-	14, // 7: cix.node.v1.GetResponse.alert:type_name -> cix.node.v1.VerifiedAlert
-	28, // 8: cix.node.v1.VerifiedAlert.alert:type_name -> cix.alert.v1.Alert
-	29, // 9: cix.node.v1.VerifiedAlert.envelope:type_name -> cix.envelope.v1.Envelope
-	15, // 10: cix.node.v1.VerifiedAlert.signer:type_name -> cix.node.v1.Signer
-	30, // 11: cix.node.v1.VerifiedAlert.received_at:type_name -> google.protobuf.Timestamp
-	30, // 12: cix.node.v1.Signer.certificate_not_after:type_name -> google.protobuf.Timestamp
-	31, // 13: cix.node.v1.Filter.kinds:type_name -> cix.alert.v1.AlertKind
-	32, // 14: cix.node.v1.Filter.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
-	33, // 15: cix.node.v1.Filter.tlps:type_name -> cix.alert.v1.Tlp
-	30, // 16: cix.node.v1.Filter.issued_after:type_name -> google.protobuf.Timestamp
-	30, // 17: cix.node.v1.Filter.issued_before:type_name -> google.protobuf.Timestamp
-	16, // 18: cix.node.v1.SubscribeRequest.filter:type_name -> cix.node.v1.Filter
-	0,  // 19: cix.node.v1.SubscribeRequest.start:type_name -> cix.node.v1.StartPosition
-	14, // 20: cix.node.v1.SubscribeResponse.alert:type_name -> cix.node.v1.VerifiedAlert
-	19, // 21: cix.node.v1.SubscribeResponse.gap:type_name -> cix.node.v1.Gap
-	20, // 22: cix.node.v1.SubscribeResponse.caught_up:type_name -> cix.node.v1.CaughtUp
-	23, // 23: cix.node.v1.ListQuarantineResponse.messages:type_name -> cix.node.v1.QuarantinedMessage
-	26, // 24: cix.node.v1.ListQuarantineResponse.counts:type_name -> cix.node.v1.ListQuarantineResponse.CountsEntry
-	30, // 25: cix.node.v1.QuarantinedMessage.quarantined_at:type_name -> google.protobuf.Timestamp
-	1,  // 26: cix.node.v1.QuarantinedMessage.reason:type_name -> cix.node.v1.QuarantineReason
-	30, // 27: cix.node.v1.GetNodeInfoResponse.certificate_not_after:type_name -> google.protobuf.Timestamp
-	6,  // 28: cix.node.v1.NodeService.Publish:input_type -> cix.node.v1.PublishRequest
-	8,  // 29: cix.node.v1.NodeService.PublishStream:input_type -> cix.node.v1.PublishStreamRequest
-	12, // 30: cix.node.v1.NodeService.Get:input_type -> cix.node.v1.GetRequest
-	17, // 31: cix.node.v1.NodeService.Subscribe:input_type -> cix.node.v1.SubscribeRequest
-	21, // 32: cix.node.v1.AdminService.ListQuarantine:input_type -> cix.node.v1.ListQuarantineRequest
-	24, // 33: cix.node.v1.AdminService.GetNodeInfo:input_type -> cix.node.v1.GetNodeInfoRequest
-	2,  // 34: cix.node.v1.AdminService.PublishRevocation:input_type -> cix.node.v1.PublishRevocationRequest
-	4,  // 35: cix.node.v1.AdminService.ListRevocations:input_type -> cix.node.v1.ListRevocationsRequest
-	7,  // 36: cix.node.v1.NodeService.Publish:output_type -> cix.node.v1.PublishResponse
-	9,  // 37: cix.node.v1.NodeService.PublishStream:output_type -> cix.node.v1.PublishStreamResponse
-	13, // 38: cix.node.v1.NodeService.Get:output_type -> cix.node.v1.GetResponse
-	18, // 39: cix.node.v1.NodeService.Subscribe:output_type -> cix.node.v1.SubscribeResponse
-	22, // 40: cix.node.v1.AdminService.ListQuarantine:output_type -> cix.node.v1.ListQuarantineResponse
-	25, // 41: cix.node.v1.AdminService.GetNodeInfo:output_type -> cix.node.v1.GetNodeInfoResponse
-	3,  // 42: cix.node.v1.AdminService.PublishRevocation:output_type -> cix.node.v1.PublishRevocationResponse
-	5,  // 43: cix.node.v1.AdminService.ListRevocations:output_type -> cix.node.v1.ListRevocationsResponse
-	36, // [36:44] is the sub-list for method output_type
-	28, // [28:36] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	36, // 0: cix.node.v1.PublishRevocationResponse.revocation:type_name -> cix.trust.v1.Revocation
+	36, // 1: cix.node.v1.ListRevocationsResponse.revocations:type_name -> cix.trust.v1.Revocation
+	37, // 2: cix.node.v1.RecallRequest.code:type_name -> cix.alert.v1.RecallReason
+	38, // 3: cix.node.v1.RecallResponse.notice:type_name -> cix.alert.v1.AlertNotice
+	39, // 4: cix.node.v1.ReclassifyRequest.handling:type_name -> cix.alert.v1.Reclassification
+	38, // 5: cix.node.v1.ReclassifyResponse.notice:type_name -> cix.alert.v1.AlertNotice
+	12, // 6: cix.node.v1.ListAcknowledgementsResponse.acknowledgements:type_name -> cix.node.v1.Acknowledgement
+	40, // 7: cix.node.v1.Acknowledgement.ack:type_name -> cix.alert.v1.NoticeAck
+	22, // 8: cix.node.v1.Acknowledgement.signer:type_name -> cix.node.v1.Signer
+	41, // 9: cix.node.v1.Acknowledgement.stored_at:type_name -> google.protobuf.Timestamp
+	42, // 10: cix.node.v1.PublishRequest.alert:type_name -> cix.alert.v1.Alert
+	42, // 11: cix.node.v1.PublishStreamRequest.alert:type_name -> cix.alert.v1.Alert
+	14, // 12: cix.node.v1.PublishStreamResponse.result:type_name -> cix.node.v1.PublishResponse
+	17, // 13: cix.node.v1.PublishStreamResponse.error:type_name -> cix.node.v1.ItemError
+	18, // 14: cix.node.v1.ItemError.field_violations:type_name -> cix.node.v1.FieldViolation
+	21, // 15: cix.node.v1.GetResponse.alert:type_name -> cix.node.v1.VerifiedAlert
+	42, // 16: cix.node.v1.VerifiedAlert.alert:type_name -> cix.alert.v1.Alert
+	43, // 17: cix.node.v1.VerifiedAlert.envelope:type_name -> cix.envelope.v1.Envelope
+	22, // 18: cix.node.v1.VerifiedAlert.signer:type_name -> cix.node.v1.Signer
+	41, // 19: cix.node.v1.VerifiedAlert.received_at:type_name -> google.protobuf.Timestamp
+	44, // 20: cix.node.v1.VerifiedAlert.handling:type_name -> cix.alert.v1.Handling
+	38, // 21: cix.node.v1.VerifiedAlert.reclassified:type_name -> cix.alert.v1.AlertNotice
+	38, // 22: cix.node.v1.VerifiedAlert.recalled:type_name -> cix.alert.v1.AlertNotice
+	41, // 23: cix.node.v1.Signer.certificate_not_after:type_name -> google.protobuf.Timestamp
+	45, // 24: cix.node.v1.Filter.kinds:type_name -> cix.alert.v1.AlertKind
+	46, // 25: cix.node.v1.Filter.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
+	47, // 26: cix.node.v1.Filter.tlps:type_name -> cix.alert.v1.Tlp
+	41, // 27: cix.node.v1.Filter.issued_after:type_name -> google.protobuf.Timestamp
+	41, // 28: cix.node.v1.Filter.issued_before:type_name -> google.protobuf.Timestamp
+	23, // 29: cix.node.v1.SubscribeRequest.filter:type_name -> cix.node.v1.Filter
+	0,  // 30: cix.node.v1.SubscribeRequest.start:type_name -> cix.node.v1.StartPosition
+	21, // 31: cix.node.v1.SubscribeResponse.alert:type_name -> cix.node.v1.VerifiedAlert
+	28, // 32: cix.node.v1.SubscribeResponse.gap:type_name -> cix.node.v1.Gap
+	29, // 33: cix.node.v1.SubscribeResponse.caught_up:type_name -> cix.node.v1.CaughtUp
+	26, // 34: cix.node.v1.SubscribeResponse.recalled:type_name -> cix.node.v1.AlertRecalled
+	27, // 35: cix.node.v1.SubscribeResponse.reclassified:type_name -> cix.node.v1.AlertReclassified
+	38, // 36: cix.node.v1.AlertRecalled.notice:type_name -> cix.alert.v1.AlertNotice
+	44, // 37: cix.node.v1.AlertReclassified.handling:type_name -> cix.alert.v1.Handling
+	38, // 38: cix.node.v1.AlertReclassified.notice:type_name -> cix.alert.v1.AlertNotice
+	21, // 39: cix.node.v1.AlertReclassified.alert:type_name -> cix.node.v1.VerifiedAlert
+	32, // 40: cix.node.v1.ListQuarantineResponse.messages:type_name -> cix.node.v1.QuarantinedMessage
+	35, // 41: cix.node.v1.ListQuarantineResponse.counts:type_name -> cix.node.v1.ListQuarantineResponse.CountsEntry
+	41, // 42: cix.node.v1.QuarantinedMessage.quarantined_at:type_name -> google.protobuf.Timestamp
+	1,  // 43: cix.node.v1.QuarantinedMessage.reason:type_name -> cix.node.v1.QuarantineReason
+	41, // 44: cix.node.v1.GetNodeInfoResponse.certificate_not_after:type_name -> google.protobuf.Timestamp
+	13, // 45: cix.node.v1.NodeService.Publish:input_type -> cix.node.v1.PublishRequest
+	15, // 46: cix.node.v1.NodeService.PublishStream:input_type -> cix.node.v1.PublishStreamRequest
+	19, // 47: cix.node.v1.NodeService.Get:input_type -> cix.node.v1.GetRequest
+	24, // 48: cix.node.v1.NodeService.Subscribe:input_type -> cix.node.v1.SubscribeRequest
+	6,  // 49: cix.node.v1.NodeService.Recall:input_type -> cix.node.v1.RecallRequest
+	8,  // 50: cix.node.v1.NodeService.Reclassify:input_type -> cix.node.v1.ReclassifyRequest
+	10, // 51: cix.node.v1.NodeService.ListAcknowledgements:input_type -> cix.node.v1.ListAcknowledgementsRequest
+	30, // 52: cix.node.v1.AdminService.ListQuarantine:input_type -> cix.node.v1.ListQuarantineRequest
+	33, // 53: cix.node.v1.AdminService.GetNodeInfo:input_type -> cix.node.v1.GetNodeInfoRequest
+	2,  // 54: cix.node.v1.AdminService.PublishRevocation:input_type -> cix.node.v1.PublishRevocationRequest
+	4,  // 55: cix.node.v1.AdminService.ListRevocations:input_type -> cix.node.v1.ListRevocationsRequest
+	14, // 56: cix.node.v1.NodeService.Publish:output_type -> cix.node.v1.PublishResponse
+	16, // 57: cix.node.v1.NodeService.PublishStream:output_type -> cix.node.v1.PublishStreamResponse
+	20, // 58: cix.node.v1.NodeService.Get:output_type -> cix.node.v1.GetResponse
+	25, // 59: cix.node.v1.NodeService.Subscribe:output_type -> cix.node.v1.SubscribeResponse
+	7,  // 60: cix.node.v1.NodeService.Recall:output_type -> cix.node.v1.RecallResponse
+	9,  // 61: cix.node.v1.NodeService.Reclassify:output_type -> cix.node.v1.ReclassifyResponse
+	11, // 62: cix.node.v1.NodeService.ListAcknowledgements:output_type -> cix.node.v1.ListAcknowledgementsResponse
+	31, // 63: cix.node.v1.AdminService.ListQuarantine:output_type -> cix.node.v1.ListQuarantineResponse
+	34, // 64: cix.node.v1.AdminService.GetNodeInfo:output_type -> cix.node.v1.GetNodeInfoResponse
+	3,  // 65: cix.node.v1.AdminService.PublishRevocation:output_type -> cix.node.v1.PublishRevocationResponse
+	5,  // 66: cix.node.v1.AdminService.ListRevocations:output_type -> cix.node.v1.ListRevocationsResponse
+	56, // [56:67] is the sub-list for method output_type
+	45, // [45:56] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_cix_node_v1_node_proto_init() }
@@ -1961,10 +2695,12 @@ func file_cix_node_v1_node_proto_init() {
 	if File_cix_node_v1_node_proto != nil {
 		return
 	}
-	file_cix_node_v1_node_proto_msgTypes[16].OneofWrappers = []any{
+	file_cix_node_v1_node_proto_msgTypes[23].OneofWrappers = []any{
 		(*SubscribeResponse_Alert)(nil),
 		(*SubscribeResponse_Gap)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
+		(*SubscribeResponse_Recalled)(nil),
+		(*SubscribeResponse_Reclassified)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1972,7 +2708,7 @@ func file_cix_node_v1_node_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cix_node_v1_node_proto_rawDesc), len(file_cix_node_v1_node_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   25,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -19,10 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	NodeService_Publish_FullMethodName       = "/cix.node.v1.NodeService/Publish"
-	NodeService_PublishStream_FullMethodName = "/cix.node.v1.NodeService/PublishStream"
-	NodeService_Get_FullMethodName           = "/cix.node.v1.NodeService/Get"
-	NodeService_Subscribe_FullMethodName     = "/cix.node.v1.NodeService/Subscribe"
+	NodeService_Publish_FullMethodName              = "/cix.node.v1.NodeService/Publish"
+	NodeService_PublishStream_FullMethodName        = "/cix.node.v1.NodeService/PublishStream"
+	NodeService_Get_FullMethodName                  = "/cix.node.v1.NodeService/Get"
+	NodeService_Subscribe_FullMethodName            = "/cix.node.v1.NodeService/Subscribe"
+	NodeService_Recall_FullMethodName               = "/cix.node.v1.NodeService/Recall"
+	NodeService_Reclassify_FullMethodName           = "/cix.node.v1.NodeService/Reclassify"
+	NodeService_ListAcknowledgements_FullMethodName = "/cix.node.v1.NodeService/ListAcknowledgements"
 )
 
 // NodeServiceClient is the client API for NodeService service.
@@ -61,7 +64,8 @@ type NodeServiceClient interface {
 	// Codes (of the stream): OK; UNAVAILABLE (stream store unreachable: results already
 	// received stand, the rest may be retried with the same ids); CANCELLED.
 	PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse], error)
-	// Get returns one verified alert, with its signed envelope, by id.
+	// Get returns one verified alert, with its signed envelope, by id. A recalled alert is
+	// returned with recalled set; handling is the classification in force.
 	//
 	// Callers: analyst, publisher, admin.
 	// Codes: OK; INVALID_ARGUMENT (id not a UUID); NOT_FOUND.
@@ -69,12 +73,41 @@ type NodeServiceClient interface {
 	// Subscribe streams verified alerts matching a filter: history from a cursor or a
 	// position, then live. Every alert event carries a cursor; a new Subscribe with that
 	// cursor resumes right after it, with no gap and no duplicate. Alerts the store can no
-	// longer serve are reported by a Gap event, never skipped silently.
+	// longer serve are reported by a Gap event, never skipped silently. Recalled alerts are
+	// not delivered, in history or live; recalls and reclassifications come as
+	// AlertRecalled and AlertReclassified events at their position in the feed, and the
+	// TLP filter applies to the classification in force.
 	//
 	// Callers: analyst, admin.
 	// Codes: OK (on client cancel); INVALID_ARGUMENT (bad filter or cursor);
 	// UNAVAILABLE (store unreachable; resume from the last cursor).
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SubscribeResponse], error)
+	// Recall withdraws an alert this administration published: the node signs a recall
+	// notice and publishes it on the federation's alert stream. Every receiving node stops
+	// delivering the alert (Subscribe sends an AlertRecalled event instead), marks it
+	// recalled for Get, and sends a signed acknowledgement (ListAcknowledgements).
+	// Recalling again with the same notice_id stores nothing and reports duplicate = true.
+	//
+	// Callers: publisher, admin.
+	// Codes: OK; INVALID_ARGUMENT (field violations, or a notice_id already used for
+	// another notice); NOT_FOUND (this node holds no such alert); PERMISSION_DENIED (the
+	// alert is of another administration); UNAVAILABLE (safe to retry with the same
+	// notice_id).
+	Recall(ctx context.Context, in *RecallRequest, opts ...grpc.CallOption) (*RecallResponse, error)
+	// Reclassify changes the TLP label and handling code of an alert this administration
+	// published (downgrade or upgrade), by a signed notice like Recall. Receivers deliver
+	// and filter the alert with the new classification from then on.
+	//
+	// Callers: publisher, admin.
+	// Codes: as Recall.
+	Reclassify(ctx context.Context, in *ReclassifyRequest, opts ...grpc.CallOption) (*ReclassifyResponse, error)
+	// ListAcknowledgements lists the verified acknowledgements that receiving nodes sent
+	// for this administration's notices: those of one notice, or of every notice about one
+	// alert. Acknowledgements that fail verification are quarantined, never listed.
+	//
+	// Callers: analyst, publisher, admin.
+	// Codes: OK; INVALID_ARGUMENT (neither or both ids, or not UUIDs); UNAVAILABLE.
+	ListAcknowledgements(ctx context.Context, in *ListAcknowledgementsRequest, opts ...grpc.CallOption) (*ListAcknowledgementsResponse, error)
 }
 
 type nodeServiceClient struct {
@@ -137,6 +170,36 @@ func (c *nodeServiceClient) Subscribe(ctx context.Context, in *SubscribeRequest,
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeService_SubscribeClient = grpc.ServerStreamingClient[SubscribeResponse]
 
+func (c *nodeServiceClient) Recall(ctx context.Context, in *RecallRequest, opts ...grpc.CallOption) (*RecallResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecallResponse)
+	err := c.cc.Invoke(ctx, NodeService_Recall_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeServiceClient) Reclassify(ctx context.Context, in *ReclassifyRequest, opts ...grpc.CallOption) (*ReclassifyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReclassifyResponse)
+	err := c.cc.Invoke(ctx, NodeService_Reclassify_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *nodeServiceClient) ListAcknowledgements(ctx context.Context, in *ListAcknowledgementsRequest, opts ...grpc.CallOption) (*ListAcknowledgementsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAcknowledgementsResponse)
+	err := c.cc.Invoke(ctx, NodeService_ListAcknowledgements_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeServiceServer is the server API for NodeService service.
 // All implementations must embed UnimplementedNodeServiceServer
 // for forward compatibility.
@@ -173,7 +236,8 @@ type NodeServiceServer interface {
 	// Codes (of the stream): OK; UNAVAILABLE (stream store unreachable: results already
 	// received stand, the rest may be retried with the same ids); CANCELLED.
 	PublishStream(grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]) error
-	// Get returns one verified alert, with its signed envelope, by id.
+	// Get returns one verified alert, with its signed envelope, by id. A recalled alert is
+	// returned with recalled set; handling is the classification in force.
 	//
 	// Callers: analyst, publisher, admin.
 	// Codes: OK; INVALID_ARGUMENT (id not a UUID); NOT_FOUND.
@@ -181,12 +245,41 @@ type NodeServiceServer interface {
 	// Subscribe streams verified alerts matching a filter: history from a cursor or a
 	// position, then live. Every alert event carries a cursor; a new Subscribe with that
 	// cursor resumes right after it, with no gap and no duplicate. Alerts the store can no
-	// longer serve are reported by a Gap event, never skipped silently.
+	// longer serve are reported by a Gap event, never skipped silently. Recalled alerts are
+	// not delivered, in history or live; recalls and reclassifications come as
+	// AlertRecalled and AlertReclassified events at their position in the feed, and the
+	// TLP filter applies to the classification in force.
 	//
 	// Callers: analyst, admin.
 	// Codes: OK (on client cancel); INVALID_ARGUMENT (bad filter or cursor);
 	// UNAVAILABLE (store unreachable; resume from the last cursor).
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error
+	// Recall withdraws an alert this administration published: the node signs a recall
+	// notice and publishes it on the federation's alert stream. Every receiving node stops
+	// delivering the alert (Subscribe sends an AlertRecalled event instead), marks it
+	// recalled for Get, and sends a signed acknowledgement (ListAcknowledgements).
+	// Recalling again with the same notice_id stores nothing and reports duplicate = true.
+	//
+	// Callers: publisher, admin.
+	// Codes: OK; INVALID_ARGUMENT (field violations, or a notice_id already used for
+	// another notice); NOT_FOUND (this node holds no such alert); PERMISSION_DENIED (the
+	// alert is of another administration); UNAVAILABLE (safe to retry with the same
+	// notice_id).
+	Recall(context.Context, *RecallRequest) (*RecallResponse, error)
+	// Reclassify changes the TLP label and handling code of an alert this administration
+	// published (downgrade or upgrade), by a signed notice like Recall. Receivers deliver
+	// and filter the alert with the new classification from then on.
+	//
+	// Callers: publisher, admin.
+	// Codes: as Recall.
+	Reclassify(context.Context, *ReclassifyRequest) (*ReclassifyResponse, error)
+	// ListAcknowledgements lists the verified acknowledgements that receiving nodes sent
+	// for this administration's notices: those of one notice, or of every notice about one
+	// alert. Acknowledgements that fail verification are quarantined, never listed.
+	//
+	// Callers: analyst, publisher, admin.
+	// Codes: OK; INVALID_ARGUMENT (neither or both ids, or not UUIDs); UNAVAILABLE.
+	ListAcknowledgements(context.Context, *ListAcknowledgementsRequest) (*ListAcknowledgementsResponse, error)
 	mustEmbedUnimplementedNodeServiceServer()
 }
 
@@ -208,6 +301,15 @@ func (UnimplementedNodeServiceServer) Get(context.Context, *GetRequest) (*GetRes
 }
 func (UnimplementedNodeServiceServer) Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[SubscribeResponse]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedNodeServiceServer) Recall(context.Context, *RecallRequest) (*RecallResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Recall not implemented")
+}
+func (UnimplementedNodeServiceServer) Reclassify(context.Context, *ReclassifyRequest) (*ReclassifyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reclassify not implemented")
+}
+func (UnimplementedNodeServiceServer) ListAcknowledgements(context.Context, *ListAcknowledgementsRequest) (*ListAcknowledgementsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAcknowledgements not implemented")
 }
 func (UnimplementedNodeServiceServer) mustEmbedUnimplementedNodeServiceServer() {}
 func (UnimplementedNodeServiceServer) testEmbeddedByValue()                     {}
@@ -284,6 +386,60 @@ func _NodeService_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeService_SubscribeServer = grpc.ServerStreamingServer[SubscribeResponse]
 
+func _NodeService_Recall_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecallRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Recall(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Recall_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Recall(ctx, req.(*RecallRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NodeService_Reclassify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReclassifyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).Reclassify(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_Reclassify_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).Reclassify(ctx, req.(*ReclassifyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _NodeService_ListAcknowledgements_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAcknowledgementsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeServiceServer).ListAcknowledgements(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeService_ListAcknowledgements_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeServiceServer).ListAcknowledgements(ctx, req.(*ListAcknowledgementsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeService_ServiceDesc is the grpc.ServiceDesc for NodeService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -298,6 +454,18 @@ var NodeService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Get",
 			Handler:    _NodeService_Get_Handler,
+		},
+		{
+			MethodName: "Recall",
+			Handler:    _NodeService_Recall_Handler,
+		},
+		{
+			MethodName: "Reclassify",
+			Handler:    _NodeService_Reclassify_Handler,
+		},
+		{
+			MethodName: "ListAcknowledgements",
+			Handler:    _NodeService_ListAcknowledgements_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

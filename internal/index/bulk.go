@@ -1,0 +1,231 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/cix-exchange/cix/internal/alert"
+	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
+	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	"github.com/cix-exchange/cix/internal/node"
+	"google.golang.org/protobuf/proto"
+)
+
+// Alerts are written with multi-row statements: per row, a statement costs more than
+// the b-tree work it does. chunk bounds the rows of one statement (SQLite allows 32766
+// parameters).
+const chunk = 400
+
+// alertColumns are the columns of a new alerts row, in the order of row.values.
+const alertColumns = `aid, id, kind, origin, version, supersedes, issued_at, seized_at, received_at, tlp, mode,
+	risk_status, inv_status, route, month, skey, signer_admin, signer_node, keyid, not_after, chain, grp, current,
+	withdrawn, recalled_at, recall_reason, handling, g_seq, g_issued, g_seized`
+
+var numAlertColumns = strings.Count(alertColumns, ",") + 1
+
+// row is a new alert version as written.
+type row struct {
+	aid    int64
+	a      *alertv1.Alert
+	skey   []byte
+	values []any
+	env    []byte
+	text   [4]string
+	facets [numFacets][]any
+}
+
+func newRow(va *nodev1.VerifiedAlert) (*row, error) {
+	a := va.GetAlert()
+	aid, err := node.ParseCursor(va.GetCursor())
+	if err != nil || aid == 0 {
+		return nil, fmt.Errorf("alert %s: cursor %q is not a feed position", a.GetId(), va.GetCursor())
+	}
+	env, err := proto.MarshalOptions{Deterministic: true}.Marshal(va.GetEnvelope())
+	if err != nil {
+		return nil, err
+	}
+	r := &row{aid: int64(aid), a: a, skey: SeizureKey(a), env: env, text: texts(a), facets: facets(a)}
+	var seized, skey, supersedes any
+	if s := a.GetSeizure(); s != nil {
+		seized, skey = s.GetSeizedAt().AsTime().UnixNano(), r.skey
+	}
+	if a.GetSupersedes() != "" {
+		supersedes = a.GetSupersedes()
+	}
+	issued := a.GetIssuedAt().AsTime().UnixNano()
+	sg := va.GetSigner()
+	r.values = []any{
+		r.aid, a.GetId(), int64(alert.Kind(a)), a.GetOrigin().GetAdministration(), int64(a.GetVersion()), supersedes,
+		issued, seized, va.GetReceivedAt().AsTime().UnixNano(), int64(a.GetHandling().GetTlp()), int64(transportMode(a)),
+		int64(a.GetRisk().GetStatus()), int64(a.GetSeizure().GetFollowUp().GetInvestigationStatus()),
+		routePath(a), eventTime(a).UTC().Format("2006-01"), skey, sg.GetAdministration(), sg.GetNode(), sg.GetKeyid(),
+		sg.GetCertificateNotAfter().AsTime().UnixNano(),
+		r.aid, r.aid, int64(1), // chain, grp, current: a report of its own until linked
+		int64(0), nil, nil, nil, // withdrawn, recalled_at, recall_reason, handling: see notices
+		r.aid, issued, seized, // the group's sort keys
+	}
+	return r, nil
+}
+
+// addAlerts indexes alert versions not indexed yet, and links them to their chains and
+// groups. It returns how many it added.
+func (w *writer) addAlerts(ctx context.Context, vas []*nodev1.VerifiedAlert) (int, error) {
+	ids := make([]any, len(vas))
+	for i, va := range vas {
+		ids[i] = va.GetAlert().GetId()
+	}
+	known, err := w.strings(ctx, `SELECT id FROM alerts WHERE id IN (%s)`, ids)
+	if err != nil {
+		return 0, err
+	}
+	var rows []*row
+	for _, va := range vas {
+		id := va.GetAlert().GetId()
+		if known[id] {
+			continue // indexed already
+		}
+		known[id] = true
+		r, err := newRow(va)
+		if err != nil {
+			return 0, err
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return 0, nil
+	}
+	if err := w.applyNotices(ctx, rows); err != nil {
+		return 0, err
+	}
+	for i := 0; i < len(rows); i += chunk {
+		if err := w.insertRows(ctx, rows[i:min(i+chunk, len(rows))]); err != nil {
+			return 0, err
+		}
+	}
+	// Every row is in: link those that have a link. Linking in any order gives the same
+	// chains and groups.
+	newIDs, skeys := make([]any, len(rows)), []any{}
+	for i, r := range rows {
+		newIDs[i] = r.a.GetId()
+		if r.skey != nil {
+			skeys = append(skeys, r.skey)
+		}
+	}
+	superseded, err := w.strings(ctx, `SELECT DISTINCT supersedes FROM alerts WHERE supersedes IN (%s)`, newIDs)
+	if err != nil {
+		return 0, err
+	}
+	shared, err := w.strings(ctx, `SELECT skey FROM alerts WHERE skey IN (%s) GROUP BY skey HAVING count(*) > 1`, skeys)
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range rows {
+		if r.a.GetSupersedes() != "" || superseded[r.a.GetId()] || (r.skey != nil && shared[string(r.skey)]) {
+			if err := w.link(ctx, r.aid, r.a, r.skey); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(rows), nil
+}
+
+// applyNotices sets on rows the recall and reclassification notices that arrived before
+// them.
+func (w *writer) applyNotices(ctx context.Context, rows []*row) error {
+	var any_ bool
+	if err := w.tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM notices)`).Scan(&any_); err != nil || !any_ {
+		return err
+	}
+	for _, r := range rows {
+		var recalledAt, reason any
+		var handling []byte
+		err := w.tx.QueryRowContext(ctx, `SELECT recalled_at, recall_reason, handling FROM notices WHERE id = ?`, r.a.GetId()).
+			Scan(&recalledAt, &reason, &handling)
+		if err == sql.ErrNoRows {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		v := r.values
+		v[23], v[24], v[25] = boolInt(recalledAt != nil), recalledAt, reason
+		if handling != nil {
+			h := &alertv1.Handling{}
+			if err := proto.Unmarshal(handling, h); err == nil {
+				v[9], v[26] = int64(h.GetTlp()), handling
+			}
+		}
+	}
+	return nil
+}
+
+// insertRows writes rows: alerts, envelopes, text and repeated fields, one statement per
+// table.
+func (w *writer) insertRows(ctx context.Context, rows []*row) error {
+	var alerts, envs, text []any
+	var fs [numFacets][]any
+	for _, r := range rows {
+		alerts = append(alerts, r.values...)
+		envs = append(envs, r.aid, r.env)
+		text = append(text, r.aid, r.text[0], r.text[1], r.text[2], r.text[3])
+		for k, vs := range r.facets {
+			for _, v := range vs {
+				fs[k] = append(fs[k], v, r.aid)
+			}
+		}
+	}
+	if err := w.insert(ctx, "alerts ("+alertColumns+")", numAlertColumns, alerts); err != nil {
+		return err
+	}
+	if err := w.insert(ctx, "envelopes (aid, envelope)", 2, envs); err != nil {
+		return err
+	}
+	if err := w.insert(ctx, "alert_text (rowid, title, description, concealment, modus_operandi)", 5, text); err != nil {
+		return err
+	}
+	for k, vs := range fs {
+		if err := w.insert(ctx, facetTables[k]+" (value, aid)", 2, vs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insert writes the rows of args (width values each) into table in one statement.
+func (w *writer) insert(ctx context.Context, table string, width int, args []any) error {
+	if len(args) == 0 {
+		return nil
+	}
+	one := "(" + placeholders(width) + ")"
+	q := "INSERT INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat(one+",", len(args)/width), ",")
+	_, err := w.exec(ctx, q, args...)
+	return err
+}
+
+// strings runs a query with an IN list (%s) over args, in pieces, and returns the set of
+// its first column's values.
+func (w *writer) strings(ctx context.Context, q string, args []any) (map[string]bool, error) {
+	out := map[string]bool{}
+	for i := 0; i < len(args); i += 4 * chunk {
+		part := args[i:min(i+4*chunk, len(args))]
+		rows, err := w.tx.QueryContext(ctx, fmt.Sprintf(q, placeholders(len(part))), part...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var v []byte
+			if err := rows.Scan(&v); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[string(v)] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

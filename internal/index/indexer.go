@@ -1,0 +1,183 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	"github.com/cix-exchange/cix/internal/node"
+)
+
+// Feed is what the indexer reads: the node's own read API.
+type Feed interface {
+	// Subscribe is node.Node.Subscribe.
+	Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send func(*nodev1.SubscribeResponse) error) error
+	// FeedLast is the newest feed position, for the lag.
+	FeedLast(ctx context.Context) (uint64, error)
+}
+
+// IndexerOptions tune an Indexer.
+type IndexerOptions struct {
+	// Batch is the most feed events written in one transaction; 1000 by default.
+	Batch int
+	// LagEvery is how often the feed's newest position is read to report the lag; 5 s
+	// by default.
+	LagEvery time.Duration
+	Logger   *slog.Logger
+}
+
+// Indexer keeps an index up to date with a node's feed.
+type Indexer struct {
+	idx  *Index
+	feed Feed
+	o    IndexerOptions
+	log  *slog.Logger
+}
+
+// NewIndexer returns an indexer of feed into idx.
+func NewIndexer(idx *Index, feed Feed, o IndexerOptions) *Indexer {
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.LagEvery <= 0 {
+		o.LagEvery = 5 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Indexer{idx: idx, feed: feed, o: o, log: o.Logger}
+}
+
+// Run follows the feed from the index's cursor (from the start when the index is empty)
+// until ctx ends. Failures are logged and retried with backoff: search may lag, the node
+// goes on. A cursor beyond the feed's end (the feed was reset) rebuilds the index.
+func (ix *Indexer) Run(ctx context.Context) error {
+	go ix.watchLag(ctx)
+	backoff := time.Second
+	for {
+		start := ix.idx.Cursor()
+		err := ix.follow(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, node.ErrOutOfRange) {
+			ix.log.Warn("index is ahead of the feed (was the feed reset?): rebuilding", "cursor", start, "error", err)
+			if err = ix.idx.Reset(ctx); err == nil {
+				continue
+			}
+		}
+		if ix.idx.Cursor() > start {
+			backoff = time.Second // it made progress: not a persistent failure
+		}
+		ix.log.Error("indexing the feed failed; retrying", "cursor", ix.idx.Cursor(), "retry_in", backoff, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (ix *Indexer) watchLag(ctx context.Context) {
+	t := time.NewTicker(ix.o.LagEvery)
+	defer t.Stop()
+	for {
+		if last, err := ix.feed.FeedLast(ctx); err == nil {
+			ix.idx.setFeedLast(last)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// follow subscribes from the index's cursor and writes what arrives, in batches of what
+// has arrived meanwhile, each with the cursor it reached. It returns when the
+// subscription ends.
+func (ix *Indexer) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req := &nodev1.SubscribeRequest{Start: nodev1.StartPosition_START_POSITION_EARLIEST}
+	if c := ix.idx.Cursor(); c > 0 {
+		req.Cursor = node.FormatCursor(c)
+	}
+	events := make(chan *nodev1.SubscribeResponse, ix.o.Batch)
+	subErr := make(chan error, 1)
+	go func() {
+		defer close(events)
+		subErr <- ix.feed.Subscribe(ctx, req, func(ev *nodev1.SubscribeResponse) error {
+			select {
+			case events <- ev:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	started, caughtUp := time.Now(), false
+	for ev := range events {
+		var batch []change
+		cursor := ix.idx.Cursor()
+		for ev != nil {
+			switch e := ev.Event.(type) {
+			case *nodev1.SubscribeResponse_Alert:
+				batch = append(batch, addAlert(e.Alert))
+				if c, err := node.ParseCursor(e.Alert.GetCursor()); err == nil {
+					cursor = max(cursor, c)
+				}
+			case *nodev1.SubscribeResponse_Gap:
+				ix.log.Warn("feed gap: alerts no longer in the feed are not indexed", "after", e.Gap.GetAfterCursor(),
+					"resume", e.Gap.GetResumeCursor(), "missing", e.Gap.GetMissing(), "reason", e.Gap.GetReason())
+				if c, err := node.ParseCursor(e.Gap.GetResumeCursor()); err == nil {
+					cursor = max(cursor, c)
+				}
+			case *nodev1.SubscribeResponse_CaughtUp:
+				c, err := node.ParseCursor(e.CaughtUp.GetCursor())
+				if err == nil {
+					ix.idx.setFeedLast(c)
+				}
+				if !caughtUp {
+					caughtUp = true
+					ix.log.Info("index read the feed up to its end", "feed_cursor", c, "took", time.Since(started).Round(time.Millisecond))
+				}
+			case *nodev1.SubscribeResponse_Recalled:
+				n := e.Recalled.GetNotice()
+				reason := strings.TrimPrefix(n.GetRecall().GetCode().String(), "RECALL_REASON_")
+				if r := n.GetRecall().GetReason(); r != "" {
+					reason = strings.ToLower(reason) + ": " + r
+				}
+				batch = append(batch, markRecalled(e.Recalled.GetAlertId(), n.GetIssuedAt().AsTime(), reason))
+				if c, err := node.ParseCursor(e.Recalled.GetCursor()); err == nil {
+					cursor = max(cursor, c)
+				}
+			case *nodev1.SubscribeResponse_Reclassified:
+				batch = append(batch, reclassify(e.Reclassified.GetAlertId(), e.Reclassified.GetHandling()))
+				if c, err := node.ParseCursor(e.Reclassified.GetCursor()); err == nil {
+					cursor = max(cursor, c)
+				}
+			default:
+				// Events this indexer does not know (added by newer nodes) are skipped.
+			}
+			ev = nil
+			if len(batch) < ix.o.Batch {
+				select {
+				case ev = <-events: // nil once closed
+				default:
+				}
+			}
+		}
+		if len(batch) == 0 && cursor == ix.idx.Cursor() {
+			continue
+		}
+		if _, err := ix.idx.apply(ctx, batch, cursor); err != nil {
+			return err
+		}
+	}
+	return <-subErr
+}
