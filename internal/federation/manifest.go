@@ -146,81 +146,61 @@ func (m *Manifest) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
+	// unique reports value at field unless it is valid and not yet in seen (value →
+	// the field holding it first); problem says what a valid value is.
+	unique := func(seen map[string]string, field, value string, valid bool, problem string) {
+		switch {
+		case !valid:
+			bad(field, "%q %s", value, problem)
+		case seen[value] != "":
+			bad(field, "%q repeats %s", value, seen[value])
+		default:
+			seen[value] = field
+		}
+	}
 	if !federationRE.MatchString(m.Federation) {
 		bad("federation", "%q: want letters, digits and hyphens (at most 63)", m.Federation)
 	}
 	if len(m.Members) == 0 {
 		bad("members", "at least one member is required")
 	}
-	codes := make(map[string]int, len(m.Members))
-	domains := make(map[string]int, len(m.Members))
+	codes := make(map[string]string, len(m.Members))
+	domains := make(map[string]string, len(m.Members))
 	for i := range m.Members {
 		mb := &m.Members[i]
 		f := fmt.Sprintf("members[%d]", i)
-		switch {
-		case !alert.ValidCountry(mb.Code):
-			bad(f+".code", "%q is not an ISO 3166-1 alpha-2 code in upper case", mb.Code)
-		case codes[mb.Code] != 0:
-			bad(f+".code", "%q repeats members[%d]", mb.Code, codes[mb.Code]-1)
-		default:
-			codes[mb.Code] = i + 1
-		}
+		unique(codes, f+".code", mb.Code, alert.ValidCountry(mb.Code), "is not an ISO 3166-1 alpha-2 code in upper case")
 		if strings.TrimSpace(mb.Name) == "" {
 			bad(f+".name", "required")
 		}
 		if len(mb.Nodes) == 0 {
 			bad(f+".nodes", "at least one node is required")
 		}
-		seen := map[string]bool{}
+		nodes := map[string]string{}
 		for j, n := range mb.Nodes {
-			switch {
-			case !trust.ValidNodeName(n):
-				bad(fmt.Sprintf("%s.nodes[%d]", f, j), "%q: want lower-case letters, digits and hyphens (at most 63)", n)
-			case seen[n]:
-				bad(fmt.Sprintf("%s.nodes[%d]", f, j), "%q repeats", n)
-			}
-			seen[n] = true
+			unique(nodes, fmt.Sprintf("%s.nodes[%d]", f, j), n, trust.ValidNodeName(n), "is not lower-case letters, digits and hyphens (at most 63)")
 		}
 		if mb.Domain == "" && alert.ValidCountry(mb.Code) {
 			mb.Domain = strings.ToLower(mb.Code)
 		}
-		switch {
-		case !domainRE.MatchString(mb.Domain):
-			bad(f+".domain", "%q: want lower-case letters, digits, '-' and '_' (at most 32)", mb.Domain)
-		case domains[mb.Domain] != 0:
-			bad(f+".domain", "%q is also the domain of members[%d]: every leaf needs its own", mb.Domain, domains[mb.Domain]-1)
-		default:
-			domains[mb.Domain] = i + 1
-		}
+		// Every leaf needs its own domain.
+		unique(domains, f+".domain", mb.Domain, domainRE.MatchString(mb.Domain), "is not lower-case letters, digits, '-' and '_' (at most 32)")
 		for j, k := range mb.LeafNkeys {
 			if !nkeys.IsValidPublicUserKey(k) {
 				bad(fmt.Sprintf("%s.leaf_nkeys[%d]", f, j), "not a public user nkey (U...)")
 			}
 		}
 	}
-	groups := make(map[string]int, len(m.Groups))
+	groups := make(map[string]string, len(m.Groups))
 	for i, g := range m.Groups {
 		f := fmt.Sprintf("groups[%d]", i)
-		switch {
-		case !groupRE.MatchString(g.Name):
-			bad(f+".name", "%q: want a lower-case letter, then lower-case letters, digits and hyphens (at most 32)", g.Name)
-		case groups[g.Name] != 0:
-			bad(f+".name", "%q repeats groups[%d]", g.Name, groups[g.Name]-1)
-		default:
-			groups[g.Name] = i + 1
-		}
+		unique(groups, f+".name", g.Name, groupRE.MatchString(g.Name), "is not a lower-case letter followed by lower-case letters, digits and hyphens (at most 32)")
 		if len(g.Members) < 2 {
 			bad(f+".members", "a group needs at least two members")
 		}
-		seen := map[string]bool{}
+		in := map[string]string{}
 		for j, c := range g.Members {
-			switch {
-			case codes[c] == 0:
-				bad(fmt.Sprintf("%s.members[%d]", f, j), "%q is not a member of the federation", c)
-			case seen[c]:
-				bad(fmt.Sprintf("%s.members[%d]", f, j), "%q repeats", c)
-			}
-			seen[c] = true
+			unique(in, fmt.Sprintf("%s.members[%d]", f, j), c, codes[c] != "", "is not a member of the federation")
 		}
 	}
 	if m.Hub != nil {
