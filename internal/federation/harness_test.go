@@ -110,30 +110,29 @@ func freePort(t testing.TB) int {
 // own store and domain, on loopback ports picked here (fixed, so that a restarted server
 // comes back where its peers look for it).
 type fed struct {
-	t        *testing.T
-	m        *federation.Manifest
-	seeds    map[string]string
-	dir      string
-	hubFile  string
-	hubLeaf  int // the hub's leafnode port
-	hubPort  int // the hub's client port
-	hub      *server.Server
-	leafMu   sync.Mutex
-	leaves   map[string]*leaf
-	hubMutex sync.Mutex
+	t       *testing.T
+	m       *federation.Manifest
+	seeds   map[string]string
+	dir     string
+	hubFile string
+	hubLeaf int        // the hub's leafnode port
+	hubPort int        // the hub's client port
+	hubMu   sync.Mutex // guards hub
+	hub     *server.Server
+	leafMu  sync.Mutex // guards leaves
+	leaves  map[string]*leaf
 }
 
 type leaf struct {
 	code string
-	file string
 	s    *server.Server
 	nc   *nats.Conn
 	js   jetstream.JetStream
 }
 
-// startFed starts the hub from hubConf (the generated configuration, possibly altered
-// by edit) and the three leaves, and waits until every leaf is connected and every
-// administration's streams exist.
+// startFed starts the hub from the configuration HubConfig generates for the test
+// manifest (altered by edit when set) and one leaf per member, and waits until every
+// leaf is connected and every administration's streams exist.
 func startFed(t *testing.T, edit func(string) string) *fed {
 	t.Helper()
 	m, seeds := testManifest(t)
@@ -182,9 +181,9 @@ func (f *fed) startHub() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.hubMutex.Lock()
+	f.hubMu.Lock()
 	f.hub = s
-	f.hubMutex.Unlock()
+	f.hubMu.Unlock()
 }
 
 // logTo sends a server's log to DIR/<name>.log when CIX_TEST_NATS_LOG names a folder.
@@ -198,10 +197,10 @@ func (f *fed) logTo(name string) func(*server.Options) {
 }
 
 func (f *fed) stopHub() {
-	f.hubMutex.Lock()
+	f.hubMu.Lock()
 	s := f.hub
 	f.hub = nil
-	f.hubMutex.Unlock()
+	f.hubMu.Unlock()
 	if s != nil {
 		natsembed.Stop(s)
 	}
@@ -246,7 +245,7 @@ func (f *fed) startLeaf(code string) *leaf {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	l := &leaf{code: code, file: file, s: s, nc: nc, js: js}
+	l := &leaf{code: code, s: s, nc: nc, js: js}
 	f.leafMu.Lock()
 	f.leaves[code] = l
 	f.leafMu.Unlock()
@@ -288,8 +287,8 @@ func (f *fed) leaf(code string) *leaf {
 func (f *fed) waitLeafNodes(n int) {
 	f.t.Helper()
 	checkFor(f.t, wait, func() error {
-		f.hubMutex.Lock()
-		defer f.hubMutex.Unlock()
+		f.hubMu.Lock()
+		defer f.hubMu.Unlock()
 		if got := f.hub.NumLeafNodes(); got != n {
 			return fmt.Errorf("hub has %d leaf nodes, want %d", got, n)
 		}
