@@ -76,3 +76,32 @@ func Stop(s *server.Server) {
 	s.Shutdown()
 	s.WaitForShutdown()
 }
+
+// StartFile starts a server from a nats-server configuration file, parsed by
+// nats-server's own parser, and waits until it accepts connections. Signal handling is
+// off (the process's signals are its owner's); configure, when set, adjusts the parsed
+// options before start.
+func StartFile(path string, configure func(*server.Options)) (*server.Server, error) {
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	opts.NoSigs = true
+	opts.NoLog = true
+	if configure != nil {
+		configure(opts)
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %s: %w", path, err)
+	}
+	if !opts.NoLog {
+		s.ConfigureLogger()
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, fmt.Errorf("embedded nats: %s: not ready within 10s (port in use?)", path)
+	}
+	return s, nil
+}

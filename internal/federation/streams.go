@@ -1,0 +1,90 @@
+package federation
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// StreamOptions shape the streams a node creates in its administration's domain.
+type StreamOptions struct {
+	// Replicas of the streams (1 on a single leaf server).
+	Replicas int
+	// MaxAge after which messages expire; 0 keeps them.
+	MaxAge time.Duration
+	// DuplicateWindow of the outbound stream (default 2 minutes): within it a re-published
+	// Nats-Msg-Id is reported as a duplicate in the ack. Publish with the subject as the
+	// message id: one alert may be published to several scopes.
+	DuplicateWindow time.Duration
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = 2 * time.Minute
+	}
+	if o.MaxAge > 0 && o.DuplicateWindow > o.MaxAge {
+		o.DuplicateWindow = o.MaxAge
+	}
+	return o
+}
+
+// OutboundStreamConfig is the configuration of admin's outbound stream: every alert admin
+// publishes, under cix.out.<ADMIN>.>, one message per subject (a repeat is refused, also
+// outside the duplicate window).
+func OutboundStreamConfig(m *Manifest, admin string, o StreamOptions) (jetstream.StreamConfig, error) {
+	if m.Member(admin) == nil {
+		return jetstream.StreamConfig{}, fmt.Errorf("outbound stream: %q is not a member", admin)
+	}
+	o = o.withDefaults()
+	return jetstream.StreamConfig{
+		Name:                 OutboundStream(admin),
+		Description:          "cix alerts published by " + admin + ", all scopes",
+		Subjects:             []string{OriginFilter(admin)},
+		Storage:              jetstream.FileStorage,
+		Retention:            jetstream.LimitsPolicy,
+		Replicas:             o.Replicas,
+		MaxAge:               o.MaxAge,
+		Duplicates:           o.DuplicateWindow,
+		MaxMsgsPerSubject:    1,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
+		MaxMsgSize:           1 << 20,
+	}, nil
+}
+
+// InboundStreamConfig is the configuration of admin's inbound stream. It has no subjects
+// of its own: it sources admin's own outbound stream (locally) and, from each other
+// member's outbound stream, exactly the scopes admin is entitled to, one source per
+// (origin, scope) filtered to that scope, across the origin's domain (External API
+// prefix) with the deliver prefix of the pair. The hub exports and imports exactly these
+// (HubConfig), so a source the manifest does not grant cannot be set up.
+func InboundStreamConfig(m *Manifest, admin string, o StreamOptions) (jetstream.StreamConfig, error) {
+	if m.Member(admin) == nil {
+		return jetstream.StreamConfig{}, fmt.Errorf("inbound stream: %q is not a member", admin)
+	}
+	o = o.withDefaults()
+	sources := []*jetstream.StreamSource{{Name: OutboundStream(admin)}}
+	for _, e := range m.Entitlements(admin) {
+		sources = append(sources, &jetstream.StreamSource{
+			Name:          OutboundStream(e.Origin),
+			FilterSubject: ScopeFilter(e.Origin, e.Scope),
+			External: &jetstream.ExternalStream{
+				APIPrefix:     APIPrefix(m.Member(e.Origin).Domain),
+				DeliverPrefix: DeliverPrefix(admin, e.Origin),
+			},
+		})
+	}
+	return jetstream.StreamConfig{
+		Name:        InboundStream(admin),
+		Description: "cix alerts " + admin + " may read: its own and those of its scopes",
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Replicas:    o.Replicas,
+		MaxAge:      o.MaxAge,
+		Sources:     sources,
+	}, nil
+}
