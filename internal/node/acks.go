@@ -212,8 +212,10 @@ func (n *Node) checkAck(ctx context.Context, m jetstream.Msg) {
 			_ = m.NakWithDelay(time.Second)
 			return
 		}
+		n.metrics.Quarantined(q.Reason)
 		n.log.Warn("acknowledgement quarantined", "subject", m.Subject(), "reason", q.Reason, "detail", q.Detail)
 	} else {
+		n.metrics.AckReceived()
 		n.log.Info("acknowledgement received", "notice", va.Ack.GetNoticeId(), "from", va.Ack.GetReceiverAdministration(),
 			"outcome", outcomeName(va.Ack.GetOutcome()))
 	}

@@ -308,7 +308,7 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 		}
 		if r.err != nil {
 			q := quarantined(r.err, batch[i].subject, batch[i].data, r.seq)
-			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "seq", r.seq, "error", r.err)
+			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "seq", r.seq, "alert_id", r.id, "error", r.err)
 			qs = append(qs, q)
 			continue
 		}
@@ -336,5 +336,21 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 	if err := last.DoubleAck(ctx); err != nil {
 		return fmt.Errorf("acknowledge batch: %w", err)
 	}
+	n.countIngested(len(batch), stored, qs)
 	return nil
+}
+
+// countIngested counts a stored batch once it is acknowledged (a batch retried after a
+// failure is counted once).
+func (n *Node) countIngested(received int, stored []*Verified, qs []feed.Quarantined) {
+	notices := 0
+	for _, v := range stored {
+		if v.Notice != nil {
+			notices++
+		}
+	}
+	n.metrics.Ingested(received, len(stored)-notices, notices)
+	for _, q := range qs {
+		n.metrics.Quarantined(q.Reason)
+	}
 }

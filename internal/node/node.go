@@ -40,6 +40,8 @@ type Options struct {
 	// that can fail (Vault): trust.StateOK or trust.StateDegraded, why if degraded, and
 	// the version in use. NodeInfo includes it.
 	NATSCredentials func() (state, detail string, version int)
+	// Metrics receives the node's counts; nil counts nothing.
+	Metrics Metrics
 }
 
 // Node is one administration's cix node.
@@ -61,6 +63,8 @@ type Node struct {
 	keyOK  *trust.SigningKey
 	keyGen uint64
 	creds  func() (state, detail string, version int)
+
+	metrics Metrics
 }
 
 // New assembles a node. Call Run to start receiving.
@@ -77,10 +81,13 @@ func New(o Options) (*Node, error) {
 	if o.IngestBatch <= 0 {
 		o.IngestBatch = 256
 	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	return &Node{
 		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now,
 		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(), creds: o.NATSCredentials,
-		notices: newNoticeIndex(), acks: newAckQueue(),
+		notices: newNoticeIndex(), acks: newAckQueue(), metrics: o.Metrics,
 	}, nil
 }
 
@@ -209,6 +216,7 @@ func (n *Node) remember(s *Sealed) {
 func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, error) {
 	s, err := n.Prepare(ctx, a)
 	if err != nil {
+		n.countPublish(bus.Ack{}, err)
 		return PublishResult{}, err
 	}
 	n.remember(s)
@@ -217,7 +225,11 @@ func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, er
 		n.own.forget(s.own)
 	}
 	if err != nil {
-		return PublishResult{ID: s.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	n.countPublish(ack, err)
+	if err != nil {
+		return PublishResult{ID: s.id}, err
 	}
 	return PublishResult{ID: s.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }
@@ -257,6 +269,7 @@ func Failed(id string, err error) *Pending { return &Pending{id: id, err: err} }
 // Wait returns the outcome of a PublishAsync.
 func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
 	if p.err != nil {
+		n.countPublish(bus.Ack{}, p.err)
 		return PublishResult{ID: p.id}, p.err
 	}
 	ack, err := n.bus.Wait(ctx, p.p)
@@ -264,7 +277,11 @@ func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
 		n.own.forget(p.own)
 	}
 	if err != nil {
-		return PublishResult{ID: p.id}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	n.countPublish(ack, err)
+	if err != nil {
+		return PublishResult{ID: p.id}, err
 	}
 	return PublishResult{ID: p.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 }

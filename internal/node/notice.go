@@ -158,6 +158,9 @@ func (n *Node) applyStored(ctx context.Context, stored []*Verified, ws []feed.Wr
 		if err := n.feed.Quarantine(ctx, quarantine); err != nil {
 			return err
 		}
+		for _, q := range quarantine {
+			n.metrics.Quarantined(q.Reason)
+		}
 	}
 	for _, r := range added {
 		n.notices.add(r)
