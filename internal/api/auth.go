@@ -36,6 +36,7 @@ var Policy = map[string][]trust.Role{
 	nodev1.AdminService_GetNodeInfo_FullMethodName:                   trust.Roles,
 	nodev1.AdminService_PublishRevocation_FullMethodName:             {trust.RoleAdmin},
 	nodev1.AdminService_ListRevocations_FullMethodName:               trust.Roles,
+	nodev1.AdminService_GetHealth_FullMethodName:                     trust.Roles,
 	analystv1.WatchService_CreateWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
 	analystv1.WatchService_DeleteWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
 	analystv1.WatchService_ListWatches_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},

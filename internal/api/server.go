@@ -28,6 +28,8 @@ const MaxMessageSize = 4 << 20
 type Server struct {
 	GRPC   *grpc.Server
 	Health *health.Server
+	// services registered with Health, for SetServing.
+	services []string
 }
 
 // ServerOptions configure the gRPC server.
@@ -41,6 +43,10 @@ type ServerOptions struct {
 	Watchlist Watchlist
 	// Search, when set, is served as SearchService (the node's index).
 	Search Searcher
+	// Health, when set, answers AdminService.GetHealth.
+	Health HealthReporter
+	// Metrics, when set, counts alerts delivered to subscribers.
+	Metrics Metrics
 }
 
 // NewServer assembles the gRPC server of a node: NodeService, AdminService,
@@ -59,8 +65,8 @@ func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
 	}
 	g := grpc.NewServer(opts...)
-	nodev1.RegisterNodeServiceServer(g, &NodeService{node: n, log: log, window: 1024})
-	nodev1.RegisterAdminServiceServer(g, &AdminService{node: n, log: log})
+	nodev1.RegisterNodeServiceServer(g, &NodeService{node: n, log: log, window: 1024, metrics: o.Metrics})
+	nodev1.RegisterAdminServiceServer(g, &AdminService{node: n, log: log, health: o.Health})
 	analystv1.RegisterExchangeServiceServer(g, &ExchangeService{node: n, log: log})
 	if o.Watchlist != nil {
 		analystv1.RegisterWatchServiceServer(g, &WatchService{watch: o.Watchlist, log: log})
@@ -78,7 +84,24 @@ func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 		searchv1.RegisterSearchServiceServer(g, &SearchService{index: o.Search, log: log})
 		h.SetServingStatus(searchv1.SearchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}
-	return &Server{GRPC: g, Health: h}
+	srv := &Server{GRPC: g, Health: h}
+	for name := range g.GetServiceInfo() {
+		srv.services = append(srv.services, name)
+	}
+	return srv
+}
+
+// SetServing sets what grpc.health.v1 reports for the server ("") and every service:
+// SERVING or NOT_SERVING.
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.Health.SetServingStatus("", st)
+	for _, name := range s.services {
+		s.Health.SetServingStatus(name, st)
+	}
 }
 
 // Stop stops the server gracefully, forcing it after timeout.

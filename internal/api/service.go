@@ -42,6 +42,8 @@ type NodeService struct {
 	log  *slog.Logger
 	// window bounds the PublishStream items signed but not yet answered.
 	window int
+	// metrics counts deliveries; nil counts nothing.
+	metrics Metrics
 }
 
 // Publish implements NodeService.Publish.
@@ -152,7 +154,17 @@ func (s *NodeService) Get(ctx context.Context, req *nodev1.GetRequest) (*nodev1.
 
 // Subscribe implements NodeService.Subscribe.
 func (s *NodeService) Subscribe(req *nodev1.SubscribeRequest, stream grpc.ServerStreamingServer[nodev1.SubscribeResponse]) error {
-	err := s.node.Subscribe(stream.Context(), req, stream.Send)
+	send := stream.Send
+	if s.metrics != nil {
+		send = func(ev *nodev1.SubscribeResponse) error {
+			err := stream.Send(ev)
+			if err == nil && ev.GetAlert() != nil {
+				s.metrics.Delivered()
+			}
+			return err
+		}
+	}
+	err := s.node.Subscribe(stream.Context(), req, send)
 	if err != nil && stream.Context().Err() != nil {
 		return nil
 	}
@@ -196,8 +208,9 @@ func (s *NodeService) ListAcknowledgements(ctx context.Context, req *nodev1.List
 // AdminService implements cix.node.v1.AdminService.
 type AdminService struct {
 	nodev1.UnimplementedAdminServiceServer
-	node Node
-	log  *slog.Logger
+	node   Node
+	log    *slog.Logger
+	health HealthReporter // nil: GetHealth is Unimplemented
 }
 
 // ListQuarantine implements AdminService.ListQuarantine.

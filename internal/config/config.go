@@ -27,13 +27,28 @@ type Config struct {
 	// Node is the node's name: lower-case letters, digits and hyphens.
 	Node string `yaml:"node"`
 	// DataDir holds the development keystore and the embedded NATS server's data.
-	DataDir string `yaml:"data_dir"`
-	GRPC    GRPC   `yaml:"grpc"`
-	NATS    NATS   `yaml:"nats"`
-	Trust   Trust  `yaml:"trust"`
-	Vault   Vault  `yaml:"vault"`
-	Index   Index  `yaml:"index"`
-	Log     Log    `yaml:"log"`
+	DataDir string  `yaml:"data_dir"`
+	GRPC    GRPC    `yaml:"grpc"`
+	NATS    NATS    `yaml:"nats"`
+	Trust   Trust   `yaml:"trust"`
+	Vault   Vault   `yaml:"vault"`
+	Index   Index   `yaml:"index"`
+	Log     Log     `yaml:"log"`
+	Metrics Metrics `yaml:"metrics"`
+	Health  Health  `yaml:"health"`
+}
+
+// Metrics configures the Prometheus listener.
+type Metrics struct {
+	// Listen is the HTTP address serving /metrics (host:port); empty serves none.
+	Listen string `yaml:"listen"`
+}
+
+// Health configures when the node reports itself NOT_SERVING on grpc.health.v1.
+type Health struct {
+	// NATSDownAfter is how long NATS may stay disconnected before the node stops
+	// serving (reconnects are usually quicker); 10s by default.
+	NATSDownAfter Duration `yaml:"nats_down_after"`
 }
 
 // Index configures the node's search index (an embedded SQLite database of every
@@ -239,6 +254,7 @@ func Default() Config {
 		Trust:          Trust{Keystore: "dev"},
 		Index:          Index{Enabled: true, CacheMB: 32},
 		Log:            Log{Level: "info", Format: "text"},
+		Health:         Health{NATSDownAfter: Duration(10 * time.Second)},
 		NATS: NATS{
 			EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second),
 			CredentialsPoll: Duration(time.Minute),
@@ -301,6 +317,7 @@ func NewFlags(fs *flag.FlagSet) *Flags {
 	fs.Var(&f.anchs, "trust-anchor", "PEM `file` of another administration's trust anchor (repeatable)")
 	fs.StringVar(&f.c.Log.Level, "log-level", "", "log `level`: debug, info, warn, error")
 	fs.StringVar(&f.c.Log.Format, "log-format", "", "log `format`: text or json")
+	fs.StringVar(&f.c.Metrics.Listen, "metrics-listen", "", "Prometheus /metrics listen `address` (host:port); empty serves none")
 	return f
 }
 
@@ -337,6 +354,8 @@ func (f *Flags) Resolve() (Config, error) {
 			c.Log.Level = f.c.Log.Level
 		case "log-format":
 			c.Log.Format = f.c.Log.Format
+		case "metrics-listen":
+			c.Metrics.Listen = f.c.Metrics.Listen
 		}
 	})
 	return c, c.Validate()
@@ -467,6 +486,14 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		bad("log.format", "%q: want text or json", c.Log.Format)
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			bad("metrics.listen", "%q: want host:port", c.Metrics.Listen)
+		}
+	}
+	if c.Health.NATSDownAfter <= 0 {
+		bad("health.nats_down_after", "want a positive duration")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))

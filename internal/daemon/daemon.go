@@ -21,6 +21,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/feed"
 	"github.com/cix-exchange/cix/internal/index"
+	"github.com/cix-exchange/cix/internal/metrics"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/revocation"
@@ -57,6 +58,12 @@ type Daemon struct {
 	// both nil unless nats.credentials is vault.
 	creds      *natsCreds
 	credsWatch *vault.CredsWatcher
+
+	// metrics is the node's registry, served by metricsSrv (nil unless metrics.listen
+	// is set); obs follows the dependencies for metrics and health (observe.go).
+	metrics    *metrics.Metrics
+	metricsSrv *metrics.Server
+	obs        *observer
 }
 
 // Start starts a node. It returns once the node serves gRPC and receives alerts; Stop
@@ -66,7 +73,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{})}
+	log = log.With("administration", cfg.Administration, "node", cfg.Node)
+	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{}), metrics: metrics.New()}
 	defer func(started *Daemon) { // not d: returning nil, err sets d to nil
 		if err != nil {
 			cancel()
@@ -135,6 +143,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		return nil, err
 	}
 	nopts := node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log}
+	nopts.Metrics = d.metrics
 	if d.creds != nil {
 		_, version := d.creds.current()
 		d.credsWatch = vault.NewCredsWatcher(d.vault.session.Client(), cfg.Node, version,
@@ -160,6 +169,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		return nil, fmt.Errorf("grpc listen: %w", err)
 	}
 	opts := api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg, Watchlist: d.watch}
+	opts.Health, opts.Metrics = d, d.metrics
 	if cfg.Index.Enabled {
 		if d.index, err = index.Open(ctx, cfg.IndexDir(), index.Options{CacheKiB: cfg.Index.CacheMB << 10, Logger: log}); err != nil {
 			return nil, err
@@ -167,6 +177,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		opts.Search = d.index
 	}
 	d.srv = api.NewServer(d.node, log, opts)
+	if err := d.startObserver(ctx, b.JetStream()); err != nil {
+		return nil, err
+	}
 	if d.vault != nil {
 		for name, run := range d.vault.runners() {
 			d.wg.Add(1)
@@ -218,7 +231,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		d.close()
 		close(d.done)
 	}()
-	log.Info("node started", "administration", cfg.Administration, "node", cfg.Node, "grpc", d.Addr(), "tls", cfg.TLSMode(),
+	log.Info("node started", "grpc", d.Addr(), "tls", cfg.TLSMode(),
 		"nats", d.NATSURL(), "nats_credentials", cfg.NATSCredentials(), "keystore", cfg.Trust.Keystore, "anchor", d.anchor,
 		"trusted", ver.Administrations())
 	return d, nil
@@ -292,6 +305,9 @@ func (d *Daemon) fail(err error) {
 }
 
 func (d *Daemon) close() {
+	if d.metricsSrv != nil {
+		d.metricsSrv.Close()
+	}
 	if d.index != nil { // the indexer has stopped: before the node's NATS connection
 		if err := d.index.Close(); err != nil {
 			d.log.Warn("close index", "error", err)

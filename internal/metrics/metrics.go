@@ -38,14 +38,14 @@ var Reasons = []string{
 type Metrics struct {
 	reg *prometheus.Registry
 
-	published             map[string]prometheus.Counter
-	received              prometheus.Counter
-	verifiedAlerts        prometheus.Counter
-	verifiedNotices       prometheus.Counter
-	delivered             prometheus.Counter
-	quarantined           *prometheus.CounterVec
-	quarantinedBy         map[string]prometheus.Counter
-	acksReceived          prometheus.Counter
+	published       map[string]prometheus.Counter
+	received        prometheus.Counter
+	verifiedAlerts  prometheus.Counter
+	verifiedNotices prometheus.Counter
+	delivered       prometheus.Counter
+	quarantined     *prometheus.CounterVec
+	quarantinedBy   map[string]prometheus.Counter
+	acksReceived    prometheus.Counter
 }
 
 // New returns a node's metrics on a new registry, with the Go runtime and process

@@ -143,6 +143,14 @@ func (s *Session) Healthy() (bool, string) {
 	return true, ""
 }
 
+// TokenExpiry is when the session's token expires unless renewed; zero when it never
+// expires.
+func (s *Session) TokenExpiry() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.expires
+}
+
 // Logins counts the successful logins (1 after Login).
 func (s *Session) Logins() int {
 	s.mu.Lock()

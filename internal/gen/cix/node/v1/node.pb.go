@@ -25,6 +25,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// State of a dependency, from best to worst.
+type HealthState int32
+
+const (
+	HealthState_HEALTH_STATE_UNSPECIFIED HealthState = 0
+	// Working.
+	HealthState_HEALTH_STATE_OK HealthState = 1
+	// Working for now, but needs attention (renewals failing, lag growing).
+	HealthState_HEALTH_STATE_DEGRADED HealthState = 2
+	// Not working.
+	HealthState_HEALTH_STATE_DOWN HealthState = 3
+)
+
+// Enum value maps for HealthState.
+var (
+	HealthState_name = map[int32]string{
+		0: "HEALTH_STATE_UNSPECIFIED",
+		1: "HEALTH_STATE_OK",
+		2: "HEALTH_STATE_DEGRADED",
+		3: "HEALTH_STATE_DOWN",
+	}
+	HealthState_value = map[string]int32{
+		"HEALTH_STATE_UNSPECIFIED": 0,
+		"HEALTH_STATE_OK":          1,
+		"HEALTH_STATE_DEGRADED":    2,
+		"HEALTH_STATE_DOWN":        3,
+	}
+)
+
+func (x HealthState) Enum() *HealthState {
+	p := new(HealthState)
+	*p = x
+	return p
+}
+
+func (x HealthState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (HealthState) Descriptor() protoreflect.EnumDescriptor {
+	return file_cix_node_v1_node_proto_enumTypes[0].Descriptor()
+}
+
+func (HealthState) Type() protoreflect.EnumType {
+	return &file_cix_node_v1_node_proto_enumTypes[0]
+}
+
+func (x HealthState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use HealthState.Descriptor instead.
+func (HealthState) EnumDescriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{0}
+}
+
 // Where a subscription without a cursor starts.
 type StartPosition int32
 
@@ -62,11 +118,11 @@ func (x StartPosition) String() string {
 }
 
 func (StartPosition) Descriptor() protoreflect.EnumDescriptor {
-	return file_cix_node_v1_node_proto_enumTypes[0].Descriptor()
+	return file_cix_node_v1_node_proto_enumTypes[1].Descriptor()
 }
 
 func (StartPosition) Type() protoreflect.EnumType {
-	return &file_cix_node_v1_node_proto_enumTypes[0]
+	return &file_cix_node_v1_node_proto_enumTypes[1]
 }
 
 func (x StartPosition) Number() protoreflect.EnumNumber {
@@ -75,7 +131,7 @@ func (x StartPosition) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StartPosition.Descriptor instead.
 func (StartPosition) EnumDescriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{0}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{1}
 }
 
 // Why a message was quarantined.
@@ -142,11 +198,11 @@ func (x QuarantineReason) String() string {
 }
 
 func (QuarantineReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_cix_node_v1_node_proto_enumTypes[1].Descriptor()
+	return file_cix_node_v1_node_proto_enumTypes[2].Descriptor()
 }
 
 func (QuarantineReason) Type() protoreflect.EnumType {
-	return &file_cix_node_v1_node_proto_enumTypes[1]
+	return &file_cix_node_v1_node_proto_enumTypes[2]
 }
 
 func (x QuarantineReason) Number() protoreflect.EnumNumber {
@@ -155,7 +211,209 @@ func (x QuarantineReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use QuarantineReason.Descriptor instead.
 func (QuarantineReason) EnumDescriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{2}
+}
+
+// Request of AdminService.GetHealth.
+type GetHealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHealthRequest) Reset() {
+	*x = GetHealthRequest{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHealthRequest) ProtoMessage() {}
+
+func (x *GetHealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHealthRequest.ProtoReflect.Descriptor instead.
+func (*GetHealthRequest) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{0}
+}
+
+// Response of AdminService.GetHealth.
+type GetHealthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The worst state of the dependencies.
+	State HealthState `protobuf:"varint,1,opt,name=state,proto3,enum=cix.node.v1.HealthState" json:"state,omitempty"`
+	// What grpc.health.v1 reports: false while a critical dependency is down.
+	Serving bool `protobuf:"varint,2,opt,name=serving,proto3" json:"serving,omitempty"`
+	// Each dependency the node has, in a fixed order.
+	Dependencies []*DependencyHealth `protobuf:"bytes,3,rep,name=dependencies,proto3" json:"dependencies,omitempty"`
+	// When the node checked.
+	CheckedAt     *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHealthResponse) Reset() {
+	*x = GetHealthResponse{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHealthResponse) ProtoMessage() {}
+
+func (x *GetHealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHealthResponse.ProtoReflect.Descriptor instead.
+func (*GetHealthResponse) Descriptor() ([]byte, []int) {
 	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetHealthResponse) GetState() HealthState {
+	if x != nil {
+		return x.State
+	}
+	return HealthState_HEALTH_STATE_UNSPECIFIED
+}
+
+func (x *GetHealthResponse) GetServing() bool {
+	if x != nil {
+		return x.Serving
+	}
+	return false
+}
+
+func (x *GetHealthResponse) GetDependencies() []*DependencyHealth {
+	if x != nil {
+		return x.Dependencies
+	}
+	return nil
+}
+
+func (x *GetHealthResponse) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
+// DependencyHealth is the state of one dependency.
+type DependencyHealth struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// nats, jetstream, vault, signing_identity, tls_certificate, nats_credentials, index
+	// or revocations.
+	Name  string      `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	State HealthState `protobuf:"varint,2,opt,name=state,proto3,enum=cix.node.v1.HealthState" json:"state,omitempty"`
+	// What the state means here (server, error, time left); never a secret.
+	Detail string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	// Whether the node stops serving (grpc.health.v1) while it is down.
+	Critical bool `protobuf:"varint,4,opt,name=critical,proto3" json:"critical,omitempty"`
+	// When the dependency's credential expires (Vault token, certificates); unset when
+	// it has none.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Messages not processed yet (ingest consumer, index); 0 when not applicable.
+	Lag           uint64 `protobuf:"varint,6,opt,name=lag,proto3" json:"lag,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DependencyHealth) Reset() {
+	*x = DependencyHealth{}
+	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DependencyHealth) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DependencyHealth) ProtoMessage() {}
+
+func (x *DependencyHealth) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DependencyHealth.ProtoReflect.Descriptor instead.
+func (*DependencyHealth) Descriptor() ([]byte, []int) {
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DependencyHealth) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DependencyHealth) GetState() HealthState {
+	if x != nil {
+		return x.State
+	}
+	return HealthState_HEALTH_STATE_UNSPECIFIED
+}
+
+func (x *DependencyHealth) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *DependencyHealth) GetCritical() bool {
+	if x != nil {
+		return x.Critical
+	}
+	return false
+}
+
+func (x *DependencyHealth) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *DependencyHealth) GetLag() uint64 {
+	if x != nil {
+		return x.Lag
+	}
+	return 0
 }
 
 // Request of AdminService.PublishRevocation.
@@ -170,7 +428,7 @@ type PublishRevocationRequest struct {
 
 func (x *PublishRevocationRequest) Reset() {
 	*x = PublishRevocationRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	mi := &file_cix_node_v1_node_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -182,7 +440,7 @@ func (x *PublishRevocationRequest) String() string {
 func (*PublishRevocationRequest) ProtoMessage() {}
 
 func (x *PublishRevocationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[0]
+	mi := &file_cix_node_v1_node_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -195,7 +453,7 @@ func (x *PublishRevocationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRevocationRequest.ProtoReflect.Descriptor instead.
 func (*PublishRevocationRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{0}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *PublishRevocationRequest) GetEnvelope() []byte {
@@ -218,7 +476,7 @@ type PublishRevocationResponse struct {
 
 func (x *PublishRevocationResponse) Reset() {
 	*x = PublishRevocationResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	mi := &file_cix_node_v1_node_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -230,7 +488,7 @@ func (x *PublishRevocationResponse) String() string {
 func (*PublishRevocationResponse) ProtoMessage() {}
 
 func (x *PublishRevocationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[1]
+	mi := &file_cix_node_v1_node_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -243,7 +501,7 @@ func (x *PublishRevocationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRevocationResponse.ProtoReflect.Descriptor instead.
 func (*PublishRevocationResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{1}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PublishRevocationResponse) GetRevocation() *v1.Revocation {
@@ -269,7 +527,7 @@ type ListRevocationsRequest struct {
 
 func (x *ListRevocationsRequest) Reset() {
 	*x = ListRevocationsRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	mi := &file_cix_node_v1_node_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -281,7 +539,7 @@ func (x *ListRevocationsRequest) String() string {
 func (*ListRevocationsRequest) ProtoMessage() {}
 
 func (x *ListRevocationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[2]
+	mi := &file_cix_node_v1_node_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -294,7 +552,7 @@ func (x *ListRevocationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRevocationsRequest.ProtoReflect.Descriptor instead.
 func (*ListRevocationsRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{2}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{5}
 }
 
 // Response of AdminService.ListRevocations.
@@ -308,7 +566,7 @@ type ListRevocationsResponse struct {
 
 func (x *ListRevocationsResponse) Reset() {
 	*x = ListRevocationsResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[3]
+	mi := &file_cix_node_v1_node_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -320,7 +578,7 @@ func (x *ListRevocationsResponse) String() string {
 func (*ListRevocationsResponse) ProtoMessage() {}
 
 func (x *ListRevocationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[3]
+	mi := &file_cix_node_v1_node_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -333,7 +591,7 @@ func (x *ListRevocationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRevocationsResponse.ProtoReflect.Descriptor instead.
 func (*ListRevocationsResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{3}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListRevocationsResponse) GetRevocations() []*v1.Revocation {
@@ -360,7 +618,7 @@ type RecallRequest struct {
 
 func (x *RecallRequest) Reset() {
 	*x = RecallRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	mi := &file_cix_node_v1_node_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -372,7 +630,7 @@ func (x *RecallRequest) String() string {
 func (*RecallRequest) ProtoMessage() {}
 
 func (x *RecallRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[4]
+	mi := &file_cix_node_v1_node_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -385,7 +643,7 @@ func (x *RecallRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallRequest.ProtoReflect.Descriptor instead.
 func (*RecallRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{4}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RecallRequest) GetAlertId() string {
@@ -431,7 +689,7 @@ type RecallResponse struct {
 
 func (x *RecallResponse) Reset() {
 	*x = RecallResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	mi := &file_cix_node_v1_node_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -443,7 +701,7 @@ func (x *RecallResponse) String() string {
 func (*RecallResponse) ProtoMessage() {}
 
 func (x *RecallResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[5]
+	mi := &file_cix_node_v1_node_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -456,7 +714,7 @@ func (x *RecallResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecallResponse.ProtoReflect.Descriptor instead.
 func (*RecallResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{5}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RecallResponse) GetNotice() *v11.AlertNotice {
@@ -495,7 +753,7 @@ type ReclassifyRequest struct {
 
 func (x *ReclassifyRequest) Reset() {
 	*x = ReclassifyRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	mi := &file_cix_node_v1_node_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -507,7 +765,7 @@ func (x *ReclassifyRequest) String() string {
 func (*ReclassifyRequest) ProtoMessage() {}
 
 func (x *ReclassifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[6]
+	mi := &file_cix_node_v1_node_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -520,7 +778,7 @@ func (x *ReclassifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReclassifyRequest.ProtoReflect.Descriptor instead.
 func (*ReclassifyRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{6}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReclassifyRequest) GetAlertId() string {
@@ -559,7 +817,7 @@ type ReclassifyResponse struct {
 
 func (x *ReclassifyResponse) Reset() {
 	*x = ReclassifyResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	mi := &file_cix_node_v1_node_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -571,7 +829,7 @@ func (x *ReclassifyResponse) String() string {
 func (*ReclassifyResponse) ProtoMessage() {}
 
 func (x *ReclassifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[7]
+	mi := &file_cix_node_v1_node_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -584,7 +842,7 @@ func (x *ReclassifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReclassifyResponse.ProtoReflect.Descriptor instead.
 func (*ReclassifyResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{7}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReclassifyResponse) GetNotice() *v11.AlertNotice {
@@ -621,7 +879,7 @@ type ListAcknowledgementsRequest struct {
 
 func (x *ListAcknowledgementsRequest) Reset() {
 	*x = ListAcknowledgementsRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	mi := &file_cix_node_v1_node_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -633,7 +891,7 @@ func (x *ListAcknowledgementsRequest) String() string {
 func (*ListAcknowledgementsRequest) ProtoMessage() {}
 
 func (x *ListAcknowledgementsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[8]
+	mi := &file_cix_node_v1_node_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -646,7 +904,7 @@ func (x *ListAcknowledgementsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAcknowledgementsRequest.ProtoReflect.Descriptor instead.
 func (*ListAcknowledgementsRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{8}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAcknowledgementsRequest) GetAlertId() string {
@@ -675,7 +933,7 @@ type ListAcknowledgementsResponse struct {
 
 func (x *ListAcknowledgementsResponse) Reset() {
 	*x = ListAcknowledgementsResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	mi := &file_cix_node_v1_node_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -687,7 +945,7 @@ func (x *ListAcknowledgementsResponse) String() string {
 func (*ListAcknowledgementsResponse) ProtoMessage() {}
 
 func (x *ListAcknowledgementsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[9]
+	mi := &file_cix_node_v1_node_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -700,7 +958,7 @@ func (x *ListAcknowledgementsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAcknowledgementsResponse.ProtoReflect.Descriptor instead.
 func (*ListAcknowledgementsResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{9}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListAcknowledgementsResponse) GetAcknowledgements() []*Acknowledgement {
@@ -724,7 +982,7 @@ type Acknowledgement struct {
 
 func (x *Acknowledgement) Reset() {
 	*x = Acknowledgement{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	mi := &file_cix_node_v1_node_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +994,7 @@ func (x *Acknowledgement) String() string {
 func (*Acknowledgement) ProtoMessage() {}
 
 func (x *Acknowledgement) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[10]
+	mi := &file_cix_node_v1_node_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +1007,7 @@ func (x *Acknowledgement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Acknowledgement.ProtoReflect.Descriptor instead.
 func (*Acknowledgement) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{10}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Acknowledgement) GetAck() *v11.NoticeAck {
@@ -784,7 +1042,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[11]
+	mi := &file_cix_node_v1_node_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1054,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[11]
+	mi := &file_cix_node_v1_node_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1067,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{11}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PublishRequest) GetAlert() *v11.Alert {
@@ -834,7 +1092,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[12]
+	mi := &file_cix_node_v1_node_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1104,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[12]
+	mi := &file_cix_node_v1_node_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1117,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{12}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PublishResponse) GetId() string {
@@ -894,7 +1152,7 @@ type PublishStreamRequest struct {
 
 func (x *PublishStreamRequest) Reset() {
 	*x = PublishStreamRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[13]
+	mi := &file_cix_node_v1_node_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1164,7 @@ func (x *PublishStreamRequest) String() string {
 func (*PublishStreamRequest) ProtoMessage() {}
 
 func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[13]
+	mi := &file_cix_node_v1_node_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1177,7 @@ func (x *PublishStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishStreamRequest.ProtoReflect.Descriptor instead.
 func (*PublishStreamRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{13}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PublishStreamRequest) GetAlert() *v11.Alert {
@@ -946,7 +1204,7 @@ type PublishStreamResponse struct {
 
 func (x *PublishStreamResponse) Reset() {
 	*x = PublishStreamResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[14]
+	mi := &file_cix_node_v1_node_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -958,7 +1216,7 @@ func (x *PublishStreamResponse) String() string {
 func (*PublishStreamResponse) ProtoMessage() {}
 
 func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[14]
+	mi := &file_cix_node_v1_node_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -971,7 +1229,7 @@ func (x *PublishStreamResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishStreamResponse.ProtoReflect.Descriptor instead.
 func (*PublishStreamResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{14}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PublishStreamResponse) GetIndex() uint64 {
@@ -1015,7 +1273,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[15]
+	mi := &file_cix_node_v1_node_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1285,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[15]
+	mi := &file_cix_node_v1_node_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1298,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{15}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ItemError) GetCode() uint32 {
@@ -1076,7 +1334,7 @@ type FieldViolation struct {
 
 func (x *FieldViolation) Reset() {
 	*x = FieldViolation{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[16]
+	mi := &file_cix_node_v1_node_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1346,7 @@ func (x *FieldViolation) String() string {
 func (*FieldViolation) ProtoMessage() {}
 
 func (x *FieldViolation) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[16]
+	mi := &file_cix_node_v1_node_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1359,7 @@ func (x *FieldViolation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldViolation.ProtoReflect.Descriptor instead.
 func (*FieldViolation) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{16}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *FieldViolation) GetField() string {
@@ -1129,7 +1387,7 @@ type GetRequest struct {
 
 func (x *GetRequest) Reset() {
 	*x = GetRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[17]
+	mi := &file_cix_node_v1_node_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1399,7 @@ func (x *GetRequest) String() string {
 func (*GetRequest) ProtoMessage() {}
 
 func (x *GetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[17]
+	mi := &file_cix_node_v1_node_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1412,7 @@ func (x *GetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRequest.ProtoReflect.Descriptor instead.
 func (*GetRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{17}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetRequest) GetId() string {
@@ -1174,7 +1432,7 @@ type GetResponse struct {
 
 func (x *GetResponse) Reset() {
 	*x = GetResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[18]
+	mi := &file_cix_node_v1_node_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1444,7 @@ func (x *GetResponse) String() string {
 func (*GetResponse) ProtoMessage() {}
 
 func (x *GetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[18]
+	mi := &file_cix_node_v1_node_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1457,7 @@ func (x *GetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetResponse.ProtoReflect.Descriptor instead.
 func (*GetResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{18}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetResponse) GetAlert() *VerifiedAlert {
@@ -1240,7 +1498,7 @@ type VerifiedAlert struct {
 
 func (x *VerifiedAlert) Reset() {
 	*x = VerifiedAlert{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[19]
+	mi := &file_cix_node_v1_node_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1252,7 +1510,7 @@ func (x *VerifiedAlert) String() string {
 func (*VerifiedAlert) ProtoMessage() {}
 
 func (x *VerifiedAlert) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[19]
+	mi := &file_cix_node_v1_node_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1265,7 +1523,7 @@ func (x *VerifiedAlert) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifiedAlert.ProtoReflect.Descriptor instead.
 func (*VerifiedAlert) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{19}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *VerifiedAlert) GetAlert() *v11.Alert {
@@ -1347,7 +1605,7 @@ type Signer struct {
 
 func (x *Signer) Reset() {
 	*x = Signer{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[20]
+	mi := &file_cix_node_v1_node_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1617,7 @@ func (x *Signer) String() string {
 func (*Signer) ProtoMessage() {}
 
 func (x *Signer) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[20]
+	mi := &file_cix_node_v1_node_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1630,7 @@ func (x *Signer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Signer.ProtoReflect.Descriptor instead.
 func (*Signer) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{20}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Signer) GetAdministration() string {
@@ -1427,7 +1685,7 @@ type Filter struct {
 
 func (x *Filter) Reset() {
 	*x = Filter{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[21]
+	mi := &file_cix_node_v1_node_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1697,7 @@ func (x *Filter) String() string {
 func (*Filter) ProtoMessage() {}
 
 func (x *Filter) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[21]
+	mi := &file_cix_node_v1_node_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1710,7 @@ func (x *Filter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filter.ProtoReflect.Descriptor instead.
 func (*Filter) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{21}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Filter) GetKinds() []v11.AlertKind {
@@ -1524,7 +1782,7 @@ type SubscribeRequest struct {
 
 func (x *SubscribeRequest) Reset() {
 	*x = SubscribeRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[22]
+	mi := &file_cix_node_v1_node_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1794,7 @@ func (x *SubscribeRequest) String() string {
 func (*SubscribeRequest) ProtoMessage() {}
 
 func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[22]
+	mi := &file_cix_node_v1_node_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1549,7 +1807,7 @@ func (x *SubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeRequest.ProtoReflect.Descriptor instead.
 func (*SubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{22}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SubscribeRequest) GetFilter() *Filter {
@@ -1590,7 +1848,7 @@ type SubscribeResponse struct {
 
 func (x *SubscribeResponse) Reset() {
 	*x = SubscribeResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[23]
+	mi := &file_cix_node_v1_node_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1860,7 @@ func (x *SubscribeResponse) String() string {
 func (*SubscribeResponse) ProtoMessage() {}
 
 func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[23]
+	mi := &file_cix_node_v1_node_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1873,7 @@ func (x *SubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubscribeResponse.ProtoReflect.Descriptor instead.
 func (*SubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{23}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SubscribeResponse) GetEvent() isSubscribeResponse_Event {
@@ -1725,7 +1983,7 @@ type AlertRecalled struct {
 
 func (x *AlertRecalled) Reset() {
 	*x = AlertRecalled{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[24]
+	mi := &file_cix_node_v1_node_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1995,7 @@ func (x *AlertRecalled) String() string {
 func (*AlertRecalled) ProtoMessage() {}
 
 func (x *AlertRecalled) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[24]
+	mi := &file_cix_node_v1_node_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +2008,7 @@ func (x *AlertRecalled) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertRecalled.ProtoReflect.Descriptor instead.
 func (*AlertRecalled) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{24}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AlertRecalled) GetAlertId() string {
@@ -1793,7 +2051,7 @@ type AlertReclassified struct {
 
 func (x *AlertReclassified) Reset() {
 	*x = AlertReclassified{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[25]
+	mi := &file_cix_node_v1_node_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +2063,7 @@ func (x *AlertReclassified) String() string {
 func (*AlertReclassified) ProtoMessage() {}
 
 func (x *AlertReclassified) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[25]
+	mi := &file_cix_node_v1_node_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2076,7 @@ func (x *AlertReclassified) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AlertReclassified.ProtoReflect.Descriptor instead.
 func (*AlertReclassified) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{25}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AlertReclassified) GetAlertId() string {
@@ -1873,7 +2131,7 @@ type Gap struct {
 
 func (x *Gap) Reset() {
 	*x = Gap{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[26]
+	mi := &file_cix_node_v1_node_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1885,7 +2143,7 @@ func (x *Gap) String() string {
 func (*Gap) ProtoMessage() {}
 
 func (x *Gap) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[26]
+	mi := &file_cix_node_v1_node_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1898,7 +2156,7 @@ func (x *Gap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Gap.ProtoReflect.Descriptor instead.
 func (*Gap) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{26}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Gap) GetAfterCursor() string {
@@ -1940,7 +2198,7 @@ type CaughtUp struct {
 
 func (x *CaughtUp) Reset() {
 	*x = CaughtUp{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[27]
+	mi := &file_cix_node_v1_node_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2210,7 @@ func (x *CaughtUp) String() string {
 func (*CaughtUp) ProtoMessage() {}
 
 func (x *CaughtUp) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[27]
+	mi := &file_cix_node_v1_node_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2223,7 @@ func (x *CaughtUp) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaughtUp.ProtoReflect.Descriptor instead.
 func (*CaughtUp) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{27}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CaughtUp) GetCursor() string {
@@ -1988,7 +2246,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[28]
+	mi := &file_cix_node_v1_node_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2258,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[28]
+	mi := &file_cix_node_v1_node_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2271,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{28}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListQuarantineRequest) GetPageSize() uint32 {
@@ -2044,7 +2302,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[29]
+	mi := &file_cix_node_v1_node_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2314,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[29]
+	mi := &file_cix_node_v1_node_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2327,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{29}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListQuarantineResponse) GetMessages() []*QuarantinedMessage {
@@ -2112,7 +2370,7 @@ type QuarantinedMessage struct {
 
 func (x *QuarantinedMessage) Reset() {
 	*x = QuarantinedMessage{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[30]
+	mi := &file_cix_node_v1_node_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2124,7 +2382,7 @@ func (x *QuarantinedMessage) String() string {
 func (*QuarantinedMessage) ProtoMessage() {}
 
 func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[30]
+	mi := &file_cix_node_v1_node_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2137,7 +2395,7 @@ func (x *QuarantinedMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedMessage.ProtoReflect.Descriptor instead.
 func (*QuarantinedMessage) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{30}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *QuarantinedMessage) GetSequence() uint64 {
@@ -2191,7 +2449,7 @@ type GetNodeInfoRequest struct {
 
 func (x *GetNodeInfoRequest) Reset() {
 	*x = GetNodeInfoRequest{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[31]
+	mi := &file_cix_node_v1_node_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2203,7 +2461,7 @@ func (x *GetNodeInfoRequest) String() string {
 func (*GetNodeInfoRequest) ProtoMessage() {}
 
 func (x *GetNodeInfoRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[31]
+	mi := &file_cix_node_v1_node_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2216,7 +2474,7 @@ func (x *GetNodeInfoRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeInfoRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeInfoRequest) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{31}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{34}
 }
 
 // Response of AdminService.GetNodeInfo.
@@ -2255,7 +2513,7 @@ type GetNodeInfoResponse struct {
 
 func (x *GetNodeInfoResponse) Reset() {
 	*x = GetNodeInfoResponse{}
-	mi := &file_cix_node_v1_node_proto_msgTypes[32]
+	mi := &file_cix_node_v1_node_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2267,7 +2525,7 @@ func (x *GetNodeInfoResponse) String() string {
 func (*GetNodeInfoResponse) ProtoMessage() {}
 
 func (x *GetNodeInfoResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_node_v1_node_proto_msgTypes[32]
+	mi := &file_cix_node_v1_node_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2280,7 +2538,7 @@ func (x *GetNodeInfoResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeInfoResponse.ProtoReflect.Descriptor instead.
 func (*GetNodeInfoResponse) Descriptor() ([]byte, []int) {
-	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{32}
+	return file_cix_node_v1_node_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetNodeInfoResponse) GetAdministration() string {
@@ -2371,7 +2629,22 @@ var File_cix_node_v1_node_proto protoreflect.FileDescriptor
 
 const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\n" +
-	"\x16cix/node/v1/node.proto\x12\vcix.node.v1\x1a\x18cix/alert/v1/alert.proto\x1a\x19cix/alert/v1/common.proto\x1a\x19cix/alert/v1/notice.proto\x1a\x1ecix/envelope/v1/envelope.proto\x1a\x18cix/trust/v1/trust.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"6\n" +
+	"\x16cix/node/v1/node.proto\x12\vcix.node.v1\x1a\x18cix/alert/v1/alert.proto\x1a\x19cix/alert/v1/common.proto\x1a\x19cix/alert/v1/notice.proto\x1a\x1ecix/envelope/v1/envelope.proto\x1a\x18cix/trust/v1/trust.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x12\n" +
+	"\x10GetHealthRequest\"\xdb\x01\n" +
+	"\x11GetHealthResponse\x12.\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x18.cix.node.v1.HealthStateR\x05state\x12\x18\n" +
+	"\aserving\x18\x02 \x01(\bR\aserving\x12A\n" +
+	"\fdependencies\x18\x03 \x03(\v2\x1d.cix.node.v1.DependencyHealthR\fdependencies\x129\n" +
+	"\n" +
+	"checked_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\"\xd7\x01\n" +
+	"\x10DependencyHealth\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12.\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x18.cix.node.v1.HealthStateR\x05state\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x1a\n" +
+	"\bcritical\x18\x04 \x01(\bR\bcritical\x129\n" +
+	"\n" +
+	"expires_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x10\n" +
+	"\x03lag\x18\x06 \x01(\x04R\x03lag\"6\n" +
 	"\x18PublishRevocationRequest\x12\x1a\n" +
 	"\benvelope\x18\x01 \x01(\fR\benvelope\"s\n" +
 	"\x19PublishRevocationResponse\x128\n" +
@@ -2520,7 +2793,12 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x16nats_credentials_state\x18\n" +
 	" \x01(\tR\x14natsCredentialsState\x126\n" +
 	"\x17nats_credentials_detail\x18\v \x01(\tR\x15natsCredentialsDetail\x128\n" +
-	"\x18nats_credentials_version\x18\f \x01(\x04R\x16natsCredentialsVersion*d\n" +
+	"\x18nats_credentials_version\x18\f \x01(\x04R\x16natsCredentialsVersion*r\n" +
+	"\vHealthState\x12\x1c\n" +
+	"\x18HEALTH_STATE_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fHEALTH_STATE_OK\x10\x01\x12\x19\n" +
+	"\x15HEALTH_STATE_DEGRADED\x10\x02\x12\x15\n" +
+	"\x11HEALTH_STATE_DOWN\x10\x03*d\n" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12START_POSITION_NEW\x10\x01\x12\x1b\n" +
@@ -2543,12 +2821,13 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x06Recall\x12\x1a.cix.node.v1.RecallRequest\x1a\x1b.cix.node.v1.RecallResponse\x12M\n" +
 	"\n" +
 	"Reclassify\x12\x1e.cix.node.v1.ReclassifyRequest\x1a\x1f.cix.node.v1.ReclassifyResponse\x12k\n" +
-	"\x14ListAcknowledgements\x12(.cix.node.v1.ListAcknowledgementsRequest\x1a).cix.node.v1.ListAcknowledgementsResponse2\xfd\x02\n" +
+	"\x14ListAcknowledgements\x12(.cix.node.v1.ListAcknowledgementsRequest\x1a).cix.node.v1.ListAcknowledgementsResponse2\xc9\x03\n" +
 	"\fAdminService\x12Y\n" +
 	"\x0eListQuarantine\x12\".cix.node.v1.ListQuarantineRequest\x1a#.cix.node.v1.ListQuarantineResponse\x12P\n" +
 	"\vGetNodeInfo\x12\x1f.cix.node.v1.GetNodeInfoRequest\x1a .cix.node.v1.GetNodeInfoResponse\x12b\n" +
 	"\x11PublishRevocation\x12%.cix.node.v1.PublishRevocationRequest\x1a&.cix.node.v1.PublishRevocationResponse\x12\\\n" +
-	"\x0fListRevocations\x12#.cix.node.v1.ListRevocationsRequest\x1a$.cix.node.v1.ListRevocationsResponseB\xa7\x01\n" +
+	"\x0fListRevocations\x12#.cix.node.v1.ListRevocationsRequest\x1a$.cix.node.v1.ListRevocationsResponse\x12J\n" +
+	"\tGetHealth\x12\x1d.cix.node.v1.GetHealthRequest\x1a\x1e.cix.node.v1.GetHealthResponseB\xa7\x01\n" +
 	"\x0fcom.cix.node.v1B\tNodeProtoP\x01Z;github.com/cix-exchange/cix/internal/gen/cix/node/v1;nodev1\xa2\x02\x03CNX\xaa\x02\vCix.Node.V1\xca\x02\vCix\\Node\\V1\xe2\x02\x17Cix\\Node\\V1\\GPBMetadata\xea\x02\rCix::Node::V1b\x06proto3"
 
 var (
@@ -2563,131 +2842,142 @@ func file_cix_node_v1_node_proto_rawDescGZIP() []byte {
 	return file_cix_node_v1_node_proto_rawDescData
 }
 
-var file_cix_node_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cix_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_cix_node_v1_node_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cix_node_v1_node_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_cix_node_v1_node_proto_goTypes = []any{
-	(StartPosition)(0),                   // 0: cix.node.v1.StartPosition
-	(QuarantineReason)(0),                // 1: cix.node.v1.QuarantineReason
-	(*PublishRevocationRequest)(nil),     // 2: cix.node.v1.PublishRevocationRequest
-	(*PublishRevocationResponse)(nil),    // 3: cix.node.v1.PublishRevocationResponse
-	(*ListRevocationsRequest)(nil),       // 4: cix.node.v1.ListRevocationsRequest
-	(*ListRevocationsResponse)(nil),      // 5: cix.node.v1.ListRevocationsResponse
-	(*RecallRequest)(nil),                // 6: cix.node.v1.RecallRequest
-	(*RecallResponse)(nil),               // 7: cix.node.v1.RecallResponse
-	(*ReclassifyRequest)(nil),            // 8: cix.node.v1.ReclassifyRequest
-	(*ReclassifyResponse)(nil),           // 9: cix.node.v1.ReclassifyResponse
-	(*ListAcknowledgementsRequest)(nil),  // 10: cix.node.v1.ListAcknowledgementsRequest
-	(*ListAcknowledgementsResponse)(nil), // 11: cix.node.v1.ListAcknowledgementsResponse
-	(*Acknowledgement)(nil),              // 12: cix.node.v1.Acknowledgement
-	(*PublishRequest)(nil),               // 13: cix.node.v1.PublishRequest
-	(*PublishResponse)(nil),              // 14: cix.node.v1.PublishResponse
-	(*PublishStreamRequest)(nil),         // 15: cix.node.v1.PublishStreamRequest
-	(*PublishStreamResponse)(nil),        // 16: cix.node.v1.PublishStreamResponse
-	(*ItemError)(nil),                    // 17: cix.node.v1.ItemError
-	(*FieldViolation)(nil),               // 18: cix.node.v1.FieldViolation
-	(*GetRequest)(nil),                   // 19: cix.node.v1.GetRequest
-	(*GetResponse)(nil),                  // 20: cix.node.v1.GetResponse
-	(*VerifiedAlert)(nil),                // 21: cix.node.v1.VerifiedAlert
-	(*Signer)(nil),                       // 22: cix.node.v1.Signer
-	(*Filter)(nil),                       // 23: cix.node.v1.Filter
-	(*SubscribeRequest)(nil),             // 24: cix.node.v1.SubscribeRequest
-	(*SubscribeResponse)(nil),            // 25: cix.node.v1.SubscribeResponse
-	(*AlertRecalled)(nil),                // 26: cix.node.v1.AlertRecalled
-	(*AlertReclassified)(nil),            // 27: cix.node.v1.AlertReclassified
-	(*Gap)(nil),                          // 28: cix.node.v1.Gap
-	(*CaughtUp)(nil),                     // 29: cix.node.v1.CaughtUp
-	(*ListQuarantineRequest)(nil),        // 30: cix.node.v1.ListQuarantineRequest
-	(*ListQuarantineResponse)(nil),       // 31: cix.node.v1.ListQuarantineResponse
-	(*QuarantinedMessage)(nil),           // 32: cix.node.v1.QuarantinedMessage
-	(*GetNodeInfoRequest)(nil),           // 33: cix.node.v1.GetNodeInfoRequest
-	(*GetNodeInfoResponse)(nil),          // 34: cix.node.v1.GetNodeInfoResponse
-	nil,                                  // 35: cix.node.v1.ListQuarantineResponse.CountsEntry
-	(*v1.Revocation)(nil),                // 36: cix.trust.v1.Revocation
-	(v11.RecallReason)(0),                // 37: cix.alert.v1.RecallReason
-	(*v11.AlertNotice)(nil),              // 38: cix.alert.v1.AlertNotice
-	(*v11.Reclassification)(nil),         // 39: cix.alert.v1.Reclassification
-	(*v11.NoticeAck)(nil),                // 40: cix.alert.v1.NoticeAck
-	(*timestamppb.Timestamp)(nil),        // 41: google.protobuf.Timestamp
-	(*v11.Alert)(nil),                    // 42: cix.alert.v1.Alert
-	(*v12.Envelope)(nil),                 // 43: cix.envelope.v1.Envelope
-	(*v11.Handling)(nil),                 // 44: cix.alert.v1.Handling
-	(v11.AlertKind)(0),                   // 45: cix.alert.v1.AlertKind
-	(v11.CommodityGroup)(0),              // 46: cix.alert.v1.CommodityGroup
-	(v11.Tlp)(0),                         // 47: cix.alert.v1.Tlp
+	(HealthState)(0),                     // 0: cix.node.v1.HealthState
+	(StartPosition)(0),                   // 1: cix.node.v1.StartPosition
+	(QuarantineReason)(0),                // 2: cix.node.v1.QuarantineReason
+	(*GetHealthRequest)(nil),             // 3: cix.node.v1.GetHealthRequest
+	(*GetHealthResponse)(nil),            // 4: cix.node.v1.GetHealthResponse
+	(*DependencyHealth)(nil),             // 5: cix.node.v1.DependencyHealth
+	(*PublishRevocationRequest)(nil),     // 6: cix.node.v1.PublishRevocationRequest
+	(*PublishRevocationResponse)(nil),    // 7: cix.node.v1.PublishRevocationResponse
+	(*ListRevocationsRequest)(nil),       // 8: cix.node.v1.ListRevocationsRequest
+	(*ListRevocationsResponse)(nil),      // 9: cix.node.v1.ListRevocationsResponse
+	(*RecallRequest)(nil),                // 10: cix.node.v1.RecallRequest
+	(*RecallResponse)(nil),               // 11: cix.node.v1.RecallResponse
+	(*ReclassifyRequest)(nil),            // 12: cix.node.v1.ReclassifyRequest
+	(*ReclassifyResponse)(nil),           // 13: cix.node.v1.ReclassifyResponse
+	(*ListAcknowledgementsRequest)(nil),  // 14: cix.node.v1.ListAcknowledgementsRequest
+	(*ListAcknowledgementsResponse)(nil), // 15: cix.node.v1.ListAcknowledgementsResponse
+	(*Acknowledgement)(nil),              // 16: cix.node.v1.Acknowledgement
+	(*PublishRequest)(nil),               // 17: cix.node.v1.PublishRequest
+	(*PublishResponse)(nil),              // 18: cix.node.v1.PublishResponse
+	(*PublishStreamRequest)(nil),         // 19: cix.node.v1.PublishStreamRequest
+	(*PublishStreamResponse)(nil),        // 20: cix.node.v1.PublishStreamResponse
+	(*ItemError)(nil),                    // 21: cix.node.v1.ItemError
+	(*FieldViolation)(nil),               // 22: cix.node.v1.FieldViolation
+	(*GetRequest)(nil),                   // 23: cix.node.v1.GetRequest
+	(*GetResponse)(nil),                  // 24: cix.node.v1.GetResponse
+	(*VerifiedAlert)(nil),                // 25: cix.node.v1.VerifiedAlert
+	(*Signer)(nil),                       // 26: cix.node.v1.Signer
+	(*Filter)(nil),                       // 27: cix.node.v1.Filter
+	(*SubscribeRequest)(nil),             // 28: cix.node.v1.SubscribeRequest
+	(*SubscribeResponse)(nil),            // 29: cix.node.v1.SubscribeResponse
+	(*AlertRecalled)(nil),                // 30: cix.node.v1.AlertRecalled
+	(*AlertReclassified)(nil),            // 31: cix.node.v1.AlertReclassified
+	(*Gap)(nil),                          // 32: cix.node.v1.Gap
+	(*CaughtUp)(nil),                     // 33: cix.node.v1.CaughtUp
+	(*ListQuarantineRequest)(nil),        // 34: cix.node.v1.ListQuarantineRequest
+	(*ListQuarantineResponse)(nil),       // 35: cix.node.v1.ListQuarantineResponse
+	(*QuarantinedMessage)(nil),           // 36: cix.node.v1.QuarantinedMessage
+	(*GetNodeInfoRequest)(nil),           // 37: cix.node.v1.GetNodeInfoRequest
+	(*GetNodeInfoResponse)(nil),          // 38: cix.node.v1.GetNodeInfoResponse
+	nil,                                  // 39: cix.node.v1.ListQuarantineResponse.CountsEntry
+	(*timestamppb.Timestamp)(nil),        // 40: google.protobuf.Timestamp
+	(*v1.Revocation)(nil),                // 41: cix.trust.v1.Revocation
+	(v11.RecallReason)(0),                // 42: cix.alert.v1.RecallReason
+	(*v11.AlertNotice)(nil),              // 43: cix.alert.v1.AlertNotice
+	(*v11.Reclassification)(nil),         // 44: cix.alert.v1.Reclassification
+	(*v11.NoticeAck)(nil),                // 45: cix.alert.v1.NoticeAck
+	(*v11.Alert)(nil),                    // 46: cix.alert.v1.Alert
+	(*v12.Envelope)(nil),                 // 47: cix.envelope.v1.Envelope
+	(*v11.Handling)(nil),                 // 48: cix.alert.v1.Handling
+	(v11.AlertKind)(0),                   // 49: cix.alert.v1.AlertKind
+	(v11.CommodityGroup)(0),              // 50: cix.alert.v1.CommodityGroup
+	(v11.Tlp)(0),                         // 51: cix.alert.v1.Tlp
 }
 var file_cix_node_v1_node_proto_depIdxs = []int32{
-	36, // 0: cix.node.v1.PublishRevocationResponse.revocation:type_name -> cix.trust.v1.Revocation
-	36, // 1: cix.node.v1.ListRevocationsResponse.revocations:type_name -> cix.trust.v1.Revocation
-	37, // 2: cix.node.v1.RecallRequest.code:type_name -> cix.alert.v1.RecallReason
-	38, // 3: cix.node.v1.RecallResponse.notice:type_name -> cix.alert.v1.AlertNotice
-	39, // 4: cix.node.v1.ReclassifyRequest.handling:type_name -> cix.alert.v1.Reclassification
-	38, // 5: cix.node.v1.ReclassifyResponse.notice:type_name -> cix.alert.v1.AlertNotice
-	12, // 6: cix.node.v1.ListAcknowledgementsResponse.acknowledgements:type_name -> cix.node.v1.Acknowledgement
-	40, // 7: cix.node.v1.Acknowledgement.ack:type_name -> cix.alert.v1.NoticeAck
-	22, // 8: cix.node.v1.Acknowledgement.signer:type_name -> cix.node.v1.Signer
-	41, // 9: cix.node.v1.Acknowledgement.stored_at:type_name -> google.protobuf.Timestamp
-	42, // 10: cix.node.v1.PublishRequest.alert:type_name -> cix.alert.v1.Alert
-	42, // 11: cix.node.v1.PublishStreamRequest.alert:type_name -> cix.alert.v1.Alert
-	14, // 12: cix.node.v1.PublishStreamResponse.result:type_name -> cix.node.v1.PublishResponse
-	17, // 13: cix.node.v1.PublishStreamResponse.error:type_name -> cix.node.v1.ItemError
-	18, // 14: cix.node.v1.ItemError.field_violations:type_name -> cix.node.v1.FieldViolation
-	21, // 15: cix.node.v1.GetResponse.alert:type_name -> cix.node.v1.VerifiedAlert
-	42, // 16: cix.node.v1.VerifiedAlert.alert:type_name -> cix.alert.v1.Alert
-	43, // 17: cix.node.v1.VerifiedAlert.envelope:type_name -> cix.envelope.v1.Envelope
-	22, // 18: cix.node.v1.VerifiedAlert.signer:type_name -> cix.node.v1.Signer
-	41, // 19: cix.node.v1.VerifiedAlert.received_at:type_name -> google.protobuf.Timestamp
-	44, // 20: cix.node.v1.VerifiedAlert.handling:type_name -> cix.alert.v1.Handling
-	38, // 21: cix.node.v1.VerifiedAlert.reclassified:type_name -> cix.alert.v1.AlertNotice
-	38, // 22: cix.node.v1.VerifiedAlert.recalled:type_name -> cix.alert.v1.AlertNotice
-	41, // 23: cix.node.v1.Signer.certificate_not_after:type_name -> google.protobuf.Timestamp
-	45, // 24: cix.node.v1.Filter.kinds:type_name -> cix.alert.v1.AlertKind
-	46, // 25: cix.node.v1.Filter.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
-	47, // 26: cix.node.v1.Filter.tlps:type_name -> cix.alert.v1.Tlp
-	41, // 27: cix.node.v1.Filter.issued_after:type_name -> google.protobuf.Timestamp
-	41, // 28: cix.node.v1.Filter.issued_before:type_name -> google.protobuf.Timestamp
-	23, // 29: cix.node.v1.SubscribeRequest.filter:type_name -> cix.node.v1.Filter
-	0,  // 30: cix.node.v1.SubscribeRequest.start:type_name -> cix.node.v1.StartPosition
-	21, // 31: cix.node.v1.SubscribeResponse.alert:type_name -> cix.node.v1.VerifiedAlert
-	28, // 32: cix.node.v1.SubscribeResponse.gap:type_name -> cix.node.v1.Gap
-	29, // 33: cix.node.v1.SubscribeResponse.caught_up:type_name -> cix.node.v1.CaughtUp
-	26, // 34: cix.node.v1.SubscribeResponse.recalled:type_name -> cix.node.v1.AlertRecalled
-	27, // 35: cix.node.v1.SubscribeResponse.reclassified:type_name -> cix.node.v1.AlertReclassified
-	38, // 36: cix.node.v1.AlertRecalled.notice:type_name -> cix.alert.v1.AlertNotice
-	44, // 37: cix.node.v1.AlertReclassified.handling:type_name -> cix.alert.v1.Handling
-	38, // 38: cix.node.v1.AlertReclassified.notice:type_name -> cix.alert.v1.AlertNotice
-	21, // 39: cix.node.v1.AlertReclassified.alert:type_name -> cix.node.v1.VerifiedAlert
-	32, // 40: cix.node.v1.ListQuarantineResponse.messages:type_name -> cix.node.v1.QuarantinedMessage
-	35, // 41: cix.node.v1.ListQuarantineResponse.counts:type_name -> cix.node.v1.ListQuarantineResponse.CountsEntry
-	41, // 42: cix.node.v1.QuarantinedMessage.quarantined_at:type_name -> google.protobuf.Timestamp
-	1,  // 43: cix.node.v1.QuarantinedMessage.reason:type_name -> cix.node.v1.QuarantineReason
-	41, // 44: cix.node.v1.GetNodeInfoResponse.certificate_not_after:type_name -> google.protobuf.Timestamp
-	13, // 45: cix.node.v1.NodeService.Publish:input_type -> cix.node.v1.PublishRequest
-	15, // 46: cix.node.v1.NodeService.PublishStream:input_type -> cix.node.v1.PublishStreamRequest
-	19, // 47: cix.node.v1.NodeService.Get:input_type -> cix.node.v1.GetRequest
-	24, // 48: cix.node.v1.NodeService.Subscribe:input_type -> cix.node.v1.SubscribeRequest
-	6,  // 49: cix.node.v1.NodeService.Recall:input_type -> cix.node.v1.RecallRequest
-	8,  // 50: cix.node.v1.NodeService.Reclassify:input_type -> cix.node.v1.ReclassifyRequest
-	10, // 51: cix.node.v1.NodeService.ListAcknowledgements:input_type -> cix.node.v1.ListAcknowledgementsRequest
-	30, // 52: cix.node.v1.AdminService.ListQuarantine:input_type -> cix.node.v1.ListQuarantineRequest
-	33, // 53: cix.node.v1.AdminService.GetNodeInfo:input_type -> cix.node.v1.GetNodeInfoRequest
-	2,  // 54: cix.node.v1.AdminService.PublishRevocation:input_type -> cix.node.v1.PublishRevocationRequest
-	4,  // 55: cix.node.v1.AdminService.ListRevocations:input_type -> cix.node.v1.ListRevocationsRequest
-	14, // 56: cix.node.v1.NodeService.Publish:output_type -> cix.node.v1.PublishResponse
-	16, // 57: cix.node.v1.NodeService.PublishStream:output_type -> cix.node.v1.PublishStreamResponse
-	20, // 58: cix.node.v1.NodeService.Get:output_type -> cix.node.v1.GetResponse
-	25, // 59: cix.node.v1.NodeService.Subscribe:output_type -> cix.node.v1.SubscribeResponse
-	7,  // 60: cix.node.v1.NodeService.Recall:output_type -> cix.node.v1.RecallResponse
-	9,  // 61: cix.node.v1.NodeService.Reclassify:output_type -> cix.node.v1.ReclassifyResponse
-	11, // 62: cix.node.v1.NodeService.ListAcknowledgements:output_type -> cix.node.v1.ListAcknowledgementsResponse
-	31, // 63: cix.node.v1.AdminService.ListQuarantine:output_type -> cix.node.v1.ListQuarantineResponse
-	34, // 64: cix.node.v1.AdminService.GetNodeInfo:output_type -> cix.node.v1.GetNodeInfoResponse
-	3,  // 65: cix.node.v1.AdminService.PublishRevocation:output_type -> cix.node.v1.PublishRevocationResponse
-	5,  // 66: cix.node.v1.AdminService.ListRevocations:output_type -> cix.node.v1.ListRevocationsResponse
-	56, // [56:67] is the sub-list for method output_type
-	45, // [45:56] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	0,  // 0: cix.node.v1.GetHealthResponse.state:type_name -> cix.node.v1.HealthState
+	5,  // 1: cix.node.v1.GetHealthResponse.dependencies:type_name -> cix.node.v1.DependencyHealth
+	40, // 2: cix.node.v1.GetHealthResponse.checked_at:type_name -> google.protobuf.Timestamp
+	0,  // 3: cix.node.v1.DependencyHealth.state:type_name -> cix.node.v1.HealthState
+	40, // 4: cix.node.v1.DependencyHealth.expires_at:type_name -> google.protobuf.Timestamp
+	41, // 5: cix.node.v1.PublishRevocationResponse.revocation:type_name -> cix.trust.v1.Revocation
+	41, // 6: cix.node.v1.ListRevocationsResponse.revocations:type_name -> cix.trust.v1.Revocation
+	42, // 7: cix.node.v1.RecallRequest.code:type_name -> cix.alert.v1.RecallReason
+	43, // 8: cix.node.v1.RecallResponse.notice:type_name -> cix.alert.v1.AlertNotice
+	44, // 9: cix.node.v1.ReclassifyRequest.handling:type_name -> cix.alert.v1.Reclassification
+	43, // 10: cix.node.v1.ReclassifyResponse.notice:type_name -> cix.alert.v1.AlertNotice
+	16, // 11: cix.node.v1.ListAcknowledgementsResponse.acknowledgements:type_name -> cix.node.v1.Acknowledgement
+	45, // 12: cix.node.v1.Acknowledgement.ack:type_name -> cix.alert.v1.NoticeAck
+	26, // 13: cix.node.v1.Acknowledgement.signer:type_name -> cix.node.v1.Signer
+	40, // 14: cix.node.v1.Acknowledgement.stored_at:type_name -> google.protobuf.Timestamp
+	46, // 15: cix.node.v1.PublishRequest.alert:type_name -> cix.alert.v1.Alert
+	46, // 16: cix.node.v1.PublishStreamRequest.alert:type_name -> cix.alert.v1.Alert
+	18, // 17: cix.node.v1.PublishStreamResponse.result:type_name -> cix.node.v1.PublishResponse
+	21, // 18: cix.node.v1.PublishStreamResponse.error:type_name -> cix.node.v1.ItemError
+	22, // 19: cix.node.v1.ItemError.field_violations:type_name -> cix.node.v1.FieldViolation
+	25, // 20: cix.node.v1.GetResponse.alert:type_name -> cix.node.v1.VerifiedAlert
+	46, // 21: cix.node.v1.VerifiedAlert.alert:type_name -> cix.alert.v1.Alert
+	47, // 22: cix.node.v1.VerifiedAlert.envelope:type_name -> cix.envelope.v1.Envelope
+	26, // 23: cix.node.v1.VerifiedAlert.signer:type_name -> cix.node.v1.Signer
+	40, // 24: cix.node.v1.VerifiedAlert.received_at:type_name -> google.protobuf.Timestamp
+	48, // 25: cix.node.v1.VerifiedAlert.handling:type_name -> cix.alert.v1.Handling
+	43, // 26: cix.node.v1.VerifiedAlert.reclassified:type_name -> cix.alert.v1.AlertNotice
+	43, // 27: cix.node.v1.VerifiedAlert.recalled:type_name -> cix.alert.v1.AlertNotice
+	40, // 28: cix.node.v1.Signer.certificate_not_after:type_name -> google.protobuf.Timestamp
+	49, // 29: cix.node.v1.Filter.kinds:type_name -> cix.alert.v1.AlertKind
+	50, // 30: cix.node.v1.Filter.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
+	51, // 31: cix.node.v1.Filter.tlps:type_name -> cix.alert.v1.Tlp
+	40, // 32: cix.node.v1.Filter.issued_after:type_name -> google.protobuf.Timestamp
+	40, // 33: cix.node.v1.Filter.issued_before:type_name -> google.protobuf.Timestamp
+	27, // 34: cix.node.v1.SubscribeRequest.filter:type_name -> cix.node.v1.Filter
+	1,  // 35: cix.node.v1.SubscribeRequest.start:type_name -> cix.node.v1.StartPosition
+	25, // 36: cix.node.v1.SubscribeResponse.alert:type_name -> cix.node.v1.VerifiedAlert
+	32, // 37: cix.node.v1.SubscribeResponse.gap:type_name -> cix.node.v1.Gap
+	33, // 38: cix.node.v1.SubscribeResponse.caught_up:type_name -> cix.node.v1.CaughtUp
+	30, // 39: cix.node.v1.SubscribeResponse.recalled:type_name -> cix.node.v1.AlertRecalled
+	31, // 40: cix.node.v1.SubscribeResponse.reclassified:type_name -> cix.node.v1.AlertReclassified
+	43, // 41: cix.node.v1.AlertRecalled.notice:type_name -> cix.alert.v1.AlertNotice
+	48, // 42: cix.node.v1.AlertReclassified.handling:type_name -> cix.alert.v1.Handling
+	43, // 43: cix.node.v1.AlertReclassified.notice:type_name -> cix.alert.v1.AlertNotice
+	25, // 44: cix.node.v1.AlertReclassified.alert:type_name -> cix.node.v1.VerifiedAlert
+	36, // 45: cix.node.v1.ListQuarantineResponse.messages:type_name -> cix.node.v1.QuarantinedMessage
+	39, // 46: cix.node.v1.ListQuarantineResponse.counts:type_name -> cix.node.v1.ListQuarantineResponse.CountsEntry
+	40, // 47: cix.node.v1.QuarantinedMessage.quarantined_at:type_name -> google.protobuf.Timestamp
+	2,  // 48: cix.node.v1.QuarantinedMessage.reason:type_name -> cix.node.v1.QuarantineReason
+	40, // 49: cix.node.v1.GetNodeInfoResponse.certificate_not_after:type_name -> google.protobuf.Timestamp
+	17, // 50: cix.node.v1.NodeService.Publish:input_type -> cix.node.v1.PublishRequest
+	19, // 51: cix.node.v1.NodeService.PublishStream:input_type -> cix.node.v1.PublishStreamRequest
+	23, // 52: cix.node.v1.NodeService.Get:input_type -> cix.node.v1.GetRequest
+	28, // 53: cix.node.v1.NodeService.Subscribe:input_type -> cix.node.v1.SubscribeRequest
+	10, // 54: cix.node.v1.NodeService.Recall:input_type -> cix.node.v1.RecallRequest
+	12, // 55: cix.node.v1.NodeService.Reclassify:input_type -> cix.node.v1.ReclassifyRequest
+	14, // 56: cix.node.v1.NodeService.ListAcknowledgements:input_type -> cix.node.v1.ListAcknowledgementsRequest
+	34, // 57: cix.node.v1.AdminService.ListQuarantine:input_type -> cix.node.v1.ListQuarantineRequest
+	37, // 58: cix.node.v1.AdminService.GetNodeInfo:input_type -> cix.node.v1.GetNodeInfoRequest
+	6,  // 59: cix.node.v1.AdminService.PublishRevocation:input_type -> cix.node.v1.PublishRevocationRequest
+	8,  // 60: cix.node.v1.AdminService.ListRevocations:input_type -> cix.node.v1.ListRevocationsRequest
+	3,  // 61: cix.node.v1.AdminService.GetHealth:input_type -> cix.node.v1.GetHealthRequest
+	18, // 62: cix.node.v1.NodeService.Publish:output_type -> cix.node.v1.PublishResponse
+	20, // 63: cix.node.v1.NodeService.PublishStream:output_type -> cix.node.v1.PublishStreamResponse
+	24, // 64: cix.node.v1.NodeService.Get:output_type -> cix.node.v1.GetResponse
+	29, // 65: cix.node.v1.NodeService.Subscribe:output_type -> cix.node.v1.SubscribeResponse
+	11, // 66: cix.node.v1.NodeService.Recall:output_type -> cix.node.v1.RecallResponse
+	13, // 67: cix.node.v1.NodeService.Reclassify:output_type -> cix.node.v1.ReclassifyResponse
+	15, // 68: cix.node.v1.NodeService.ListAcknowledgements:output_type -> cix.node.v1.ListAcknowledgementsResponse
+	35, // 69: cix.node.v1.AdminService.ListQuarantine:output_type -> cix.node.v1.ListQuarantineResponse
+	38, // 70: cix.node.v1.AdminService.GetNodeInfo:output_type -> cix.node.v1.GetNodeInfoResponse
+	7,  // 71: cix.node.v1.AdminService.PublishRevocation:output_type -> cix.node.v1.PublishRevocationResponse
+	9,  // 72: cix.node.v1.AdminService.ListRevocations:output_type -> cix.node.v1.ListRevocationsResponse
+	4,  // 73: cix.node.v1.AdminService.GetHealth:output_type -> cix.node.v1.GetHealthResponse
+	62, // [62:74] is the sub-list for method output_type
+	50, // [50:62] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_cix_node_v1_node_proto_init() }
@@ -2695,7 +2985,7 @@ func file_cix_node_v1_node_proto_init() {
 	if File_cix_node_v1_node_proto != nil {
 		return
 	}
-	file_cix_node_v1_node_proto_msgTypes[23].OneofWrappers = []any{
+	file_cix_node_v1_node_proto_msgTypes[26].OneofWrappers = []any{
 		(*SubscribeResponse_Alert)(nil),
 		(*SubscribeResponse_Gap)(nil),
 		(*SubscribeResponse_CaughtUp)(nil),
@@ -2707,8 +2997,8 @@ func file_cix_node_v1_node_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cix_node_v1_node_proto_rawDesc), len(file_cix_node_v1_node_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   34,
+			NumEnums:      3,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -489,6 +489,7 @@ const (
 	AdminService_GetNodeInfo_FullMethodName       = "/cix.node.v1.AdminService/GetNodeInfo"
 	AdminService_PublishRevocation_FullMethodName = "/cix.node.v1.AdminService/PublishRevocation"
 	AdminService_ListRevocations_FullMethodName   = "/cix.node.v1.AdminService/ListRevocations"
+	AdminService_GetHealth_FullMethodName         = "/cix.node.v1.AdminService/GetHealth"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -523,6 +524,14 @@ type AdminServiceClient interface {
 	// Callers: any authenticated client.
 	// Codes: OK.
 	ListRevocations(ctx context.Context, in *ListRevocationsRequest, opts ...grpc.CallOption) (*ListRevocationsResponse, error)
+	// GetHealth reports each dependency of the node (NATS, its streams, Vault, the
+	// signing identity, the gRPC server certificate, the NATS credentials, the search
+	// index, the revocation stream) with a state and a detail, and the worst of them.
+	// While a critical dependency is down, grpc.health.v1 reports NOT_SERVING.
+	//
+	// Callers: any authenticated client.
+	// Codes: OK.
+	GetHealth(ctx context.Context, in *GetHealthRequest, opts ...grpc.CallOption) (*GetHealthResponse, error)
 }
 
 type adminServiceClient struct {
@@ -573,6 +582,16 @@ func (c *adminServiceClient) ListRevocations(ctx context.Context, in *ListRevoca
 	return out, nil
 }
 
+func (c *adminServiceClient) GetHealth(ctx context.Context, in *GetHealthRequest, opts ...grpc.CallOption) (*GetHealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetHealthResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetHealth_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -605,6 +624,14 @@ type AdminServiceServer interface {
 	// Callers: any authenticated client.
 	// Codes: OK.
 	ListRevocations(context.Context, *ListRevocationsRequest) (*ListRevocationsResponse, error)
+	// GetHealth reports each dependency of the node (NATS, its streams, Vault, the
+	// signing identity, the gRPC server certificate, the NATS credentials, the search
+	// index, the revocation stream) with a state and a detail, and the worst of them.
+	// While a critical dependency is down, grpc.health.v1 reports NOT_SERVING.
+	//
+	// Callers: any authenticated client.
+	// Codes: OK.
+	GetHealth(context.Context, *GetHealthRequest) (*GetHealthResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -626,6 +653,9 @@ func (UnimplementedAdminServiceServer) PublishRevocation(context.Context, *Publi
 }
 func (UnimplementedAdminServiceServer) ListRevocations(context.Context, *ListRevocationsRequest) (*ListRevocationsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListRevocations not implemented")
+}
+func (UnimplementedAdminServiceServer) GetHealth(context.Context, *GetHealthRequest) (*GetHealthResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetHealth not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -720,6 +750,24 @@ func _AdminService_ListRevocations_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_GetHealth_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetHealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetHealth(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetHealth_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetHealth(ctx, req.(*GetHealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -742,6 +790,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListRevocations",
 			Handler:    _AdminService_ListRevocations_Handler,
+		},
+		{
+			MethodName: "GetHealth",
+			Handler:    _AdminService_GetHealth_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
