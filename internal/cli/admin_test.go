@@ -101,3 +101,23 @@ func TestInfoShowsNATSCredentialsFromVault(t *testing.T) {
 		t.Fatalf("info:\n%s\nwant the line %q", b.String(), want)
 	}
 }
+
+func TestHealth(t *testing.T) {
+	fed := testFederation(t, "NL", "BE")
+	be := fed.nodes[1]
+	var r result
+	eventually(t, "BE healthy (its receiver creates the ingest consumer)", func() bool {
+		r = cix(t, "", "--addr", be.d.Addr(), "health")
+		return r.code == 0
+	})
+	for _, want := range []string{be.d.Addr() + ": ok (serving)\n", "  nats ", "  jetstream ", "  signing_identity ", "  revocations "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("health lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = cix(t, "", "--addr", be.d.Addr(), "health", "--json").must(t, 0)
+	if !strings.Contains(r.stdout, `"state": "HEALTH_STATE_OK"`) || !strings.Contains(r.stdout, `"name": "nats"`) {
+		t.Errorf("health --json:\n%s", r.stdout)
+	}
+	cix(t, "", "--addr", be.d.Addr(), "health", "extra").must(t, 2)
+}

@@ -47,7 +47,7 @@ type runFunc func(ctx context.Context, e *env, args []string) error
 // Run itself.
 var commands = []*command{
 	cmdPublish, cmdGen, cmdGet, cmdFeed, cmdSearch, cmdStats, cmdRecall, cmdReclassify, cmdAcks, cmdWatch, cmdExport, cmdImport, cmdVerify,
-	cmdQuarantine, cmdInfo, cmdTrust, cmdCert, cmdFederation, cmdDemo,
+	cmdQuarantine, cmdInfo, cmdHealth, cmdTrust, cmdCert, cmdFederation, cmdDemo,
 }
 
 // subcommand is one subcommand of a raw command such as "trust" or "watch".

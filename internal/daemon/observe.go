@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -320,9 +321,12 @@ func (d *Daemon) Health(ctx context.Context) *nodev1.GetHealthResponse {
 		add("nats", true, down, fmt.Sprintf("%s; %d reconnects", detail, reconnects))
 	}
 
-	if lagErr != nil {
+	switch {
+	case errors.Is(lagErr, jetstream.ErrConsumerNotFound):
+		add("jetstream", false, degraded, "ingest consumer not created yet (the receiver is starting or failing): "+lagErr.Error())
+	case lagErr != nil:
 		add("jetstream", false, down, "ingest consumer: "+lagErr.Error())
-	} else {
+	default:
 		var total float64
 		var parts []string
 		for stream, n := range lag {
