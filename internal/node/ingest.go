@@ -308,7 +308,7 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 		}
 		if r.err != nil {
 			q := quarantined(r.err, batch[i].subject, batch[i].data, r.seq)
-			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "seq", r.seq, "alert_id", r.id, "error", r.err)
+			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "seq", r.seq, "error", r.err)
 			qs = append(qs, q)
 			continue
 		}
