@@ -193,7 +193,7 @@ func (s *NodeService) Reclassify(ctx context.Context, req *nodev1.ReclassifyRequ
 
 // logNotice records who issued a notice.
 func (s *NodeService) logNotice(ctx context.Context, r node.NoticeResult) {
-	s.log.Info("notice issued", "id", r.Notice.GetId(), "alert", r.Notice.GetAlertId(), "duplicate", r.Duplicate, "caller", callerName(ctx))
+	s.log.Info("notice issued", "id", r.Notice.GetId(), "alert_id", r.Notice.GetAlertId(), "duplicate", r.Duplicate, "caller", callerName(ctx))
 }
 
 // ListAcknowledgements implements NodeService.ListAcknowledgements.

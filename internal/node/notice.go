@@ -169,12 +169,12 @@ func (n *Node) applyStored(ctx context.Context, stored []*Verified, ws []feed.Wr
 		n.notices.resolve(res, now)
 	}
 	for _, r := range added {
-		n.log.Info("notice received", "id", r.notice.GetId(), "alert", r.notice.GetAlertId(), "action", actionName(r.notice),
+		n.log.Info("notice received", "id", r.notice.GetId(), "alert_id", r.notice.GetAlertId(), "action", actionName(r.notice),
 			"origin", r.notice.GetOrigin().GetAdministration(), "outcome", outcomeName(r.outcome))
 		n.acknowledge(r.ackOf())
 	}
 	for _, res := range resolved {
-		n.log.Info("kept notice resolved", "id", res.rec.notice.GetId(), "alert", res.rec.notice.GetAlertId(),
+		n.log.Info("kept notice resolved", "id", res.rec.notice.GetId(), "alert_id", res.rec.notice.GetAlertId(),
 			"outcome", outcomeName(res.outcome), "detail", res.detail)
 		n.acknowledge(res.rec.ackOf())
 	}

@@ -74,7 +74,7 @@ func (n *Node) issue(ctx context.Context, nt *alertv1.AlertNotice) (NoticeResult
 		return NoticeResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if !ack.Duplicate {
-		n.log.Info("notice published", "id", nt.Id, "alert", nt.AlertId, "action", actionName(nt), "seq", ack.Sequence)
+		n.log.Info("notice published", "id", nt.Id, "alert_id", nt.AlertId, "action", actionName(nt), "seq", ack.Sequence)
 		return NoticeResult{Notice: nt, Sequence: ack.Sequence}, nil
 	}
 	// A retry: answer with the notice stored first, unless the id names another notice.
