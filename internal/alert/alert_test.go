@@ -307,3 +307,34 @@ func TestValidationErrorMessage(t *testing.T) {
 		t.Fatalf("message %q", msg)
 	}
 }
+
+func TestValidateAudience(t *testing.T) {
+	tests := []struct {
+		name string
+		au   *alertv1.Audience
+		want []string
+	}{
+		{"absent is all members", nil, nil},
+		{"all members", &alertv1.Audience{AllMembers: true}, nil},
+		{"groups and peers", &alertv1.Audience{Groups: []string{"benelux", "op-7"}, Administrations: []string{"DE"}}, nil},
+		{"all and a group", &alertv1.Audience{AllMembers: true, Groups: []string{"benelux"}}, []string{"alert.audience.all_members"}},
+		{"bad group", &alertv1.Audience{Groups: []string{"Bene lux"}}, []string{"alert.audience.groups[0]"}},
+		{"repeated group", &alertv1.Audience{Groups: []string{"benelux", "benelux"}}, []string{"alert.audience.groups[1]"}},
+		{"bad code", &alertv1.Audience{Administrations: []string{"XX"}}, []string{"alert.audience.administrations[0]"}},
+		{"origin itself", &alertv1.Audience{Administrations: []string{"NL"}}, []string{"alert.audience.administrations[0]"}},
+		{"repeated peer", &alertv1.Audience{Administrations: []string{"DE", "DE"}}, []string{"alert.audience.administrations[1]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := synth.ValidRisk()
+			a.Origin.Administration = "NL"
+			a.Audience = tt.au
+			if got := fields(alert.Validate(a)); !slices.Equal(got, tt.want) {
+				t.Fatalf("fields %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if !alert.AllMembers(nil) || !alert.AllMembers(&alertv1.Audience{}) || alert.AllMembers(&alertv1.Audience{Groups: []string{"x"}}) {
+		t.Fatal("AllMembers")
+	}
+}

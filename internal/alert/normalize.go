@@ -29,6 +29,14 @@ func Normalize(a *alertv1.Alert) {
 		o.Office = code(o.Office)
 		o.Node = strings.TrimSpace(o.Node)
 	}
+	if au := a.Audience; au != nil {
+		for i, g := range au.Groups {
+			au.Groups[i] = lowerASCII(strings.TrimSpace(g))
+		}
+		for i, c := range au.Administrations {
+			au.Administrations[i] = code(c)
+		}
+	}
 	if h := a.Handling; h != nil {
 		h.Restrictions = strings.TrimSpace(h.Restrictions)
 		h.LegalBasis = strings.TrimSpace(h.LegalBasis)

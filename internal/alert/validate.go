@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -215,6 +216,7 @@ func (v *validator) alert(a *alertv1.Alert) {
 	v.origin(a.GetOrigin())
 	v.issued, v.hasIssued = v.timestamp("alert.issued_at", a.GetIssuedAt(), true)
 	v.handling(a)
+	v.audience(a.GetAudience(), a.GetOrigin().GetAdministration())
 	v.grading(a.GetGrading())
 	v.text("alert.national_case_reference", a.GetNationalCaseReference(), MaxShortText, false)
 	switch b := a.GetBody().(type) {
@@ -269,6 +271,55 @@ func (v *validator) classification(p string, tlp alertv1.Tlp, code alertv1.Handl
 	} else {
 		v.text(p+".restrictions", restrictions, MaxLongText, false)
 	}
+}
+
+// audience checks the shape of an audience: all members alone, or valid and unrepeated
+// group names and administration codes other than the origin. Whether the groups and
+// administrations exist in the federation is the node's check (it holds the manifest).
+func (v *validator) audience(au *alertv1.Audience, origin string) {
+	const p = "alert.audience"
+	if au.GetAllMembers() && len(au.GetGroups())+len(au.GetAdministrations()) > 0 {
+		v.add(p+".all_members", "excludes groups and administrations")
+	}
+	v.count(p+".groups", len(au.GetGroups()), 0, MaxAudience)
+	v.count(p+".administrations", len(au.GetAdministrations()), 0, MaxAudience)
+	seen := map[string]bool{}
+	for i, g := range au.GetGroups() {
+		f := idx(p+".groups", i)
+		switch {
+		case !ValidGroupName(g):
+			v.add(f, "must be a group name (lower-case letter, then letters, digits or hyphens, at most 32)")
+		case seen["g."+g]:
+			v.add(f, "is repeated")
+		}
+		seen["g."+g] = true
+	}
+	for i, c := range au.GetAdministrations() {
+		f := idx(p+".administrations", i)
+		switch {
+		case !ValidCountry(c):
+			v.add(f, "must be an ISO 3166-1 alpha-2 code in upper case")
+		case c == origin:
+			v.add(f, "is the originating administration")
+		case seen["to."+c]:
+			v.add(f, "is repeated")
+		}
+		seen["to."+c] = true
+	}
+}
+
+// MaxAudience bounds the groups and the administrations an audience names.
+const MaxAudience = 64
+
+var groupNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+
+// ValidGroupName reports whether s is a federation group name.
+func ValidGroupName(s string) bool { return groupNameRE.MatchString(s) }
+
+// AllMembers reports whether an audience is every member of the federation (absent,
+// empty or all_members).
+func AllMembers(au *alertv1.Audience) bool {
+	return au.GetAllMembers() || len(au.GetGroups())+len(au.GetAdministrations()) == 0
 }
 
 func (v *validator) grading(g *alertv1.Grading) {

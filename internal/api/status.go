@@ -34,6 +34,8 @@ func toStatus(log *slog.Logger, err error) error {
 		return st.Err()
 	case errors.Is(err, node.ErrPermission):
 		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, node.ErrUnsupported):
+		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, node.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, node.ErrOutOfRange):

@@ -91,9 +91,10 @@ func (b *Bus) LastAck(ctx context.Context, subject string) (*Stored, error) {
 	return last(ctx, b.acks, subject)
 }
 
-// StoredAlert returns the message the alert stream holds on subject, or nil.
+// StoredAlert returns the message the stream the node publishes into holds on subject,
+// or nil.
 func (b *Bus) StoredAlert(ctx context.Context, subject string) (*Stored, error) {
-	return last(ctx, b.stream, subject)
+	return last(ctx, b.out, subject)
 }
 
 func last(ctx context.Context, st jetstream.Stream, subject string) (*Stored, error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -27,6 +28,14 @@ type Config struct {
 	DuplicateWindow time.Duration
 	// MaxPending bounds the asynchronous writes in flight per bulk publisher.
 	MaxPending int
+	// Federation, when set, puts the bus on the federation layout (docs/transport.md):
+	// alerts are published into Administration's outbound stream CIX_OUT_<ADMIN> under
+	// cix.out.<ADMIN>.<scope>.<kind>.<id>, with the subject as message id (one alert may
+	// go to several scopes), and read from its inbound stream CIX_IN_<ADMIN>, which
+	// sources its own outbound stream and every scope of another member it is entitled
+	// to. Nil keeps the single shared stream CIX_ALERTS.
+	Federation     *federation.Manifest
+	Administration string
 }
 
 func (c Config) withDefaults() Config {
@@ -47,10 +56,14 @@ func (c Config) withDefaults() Config {
 
 // Bus publishes signed alerts into the federation's alert stream and reads them back.
 type Bus struct {
-	js     jetstream.JetStream
-	stream jetstream.Stream
-	acks   jetstream.Stream
-	cfg    Config
+	js jetstream.JetStream
+	// stream is what the node reads (CIX_ALERTS, or CIX_IN_<ADMIN>); out is where it
+	// publishes (CIX_ALERTS, or CIX_OUT_<ADMIN>).
+	stream, out       jetstream.Stream
+	readName, outName string
+	readFilter        string
+	acks              jetstream.Stream
+	cfg               Config
 }
 
 // Open connects the bus to JetStream over nc and makes sure the alert stream exists
@@ -60,6 +73,9 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(cfg.MaxPending))
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	if cfg.Federation != nil {
+		return openFederated(ctx, js, cfg)
 	}
 	st, err := EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:                 AlertsStream,
@@ -82,7 +98,53 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
-	return &Bus{js: js, stream: st, acks: acks, cfg: cfg}, nil
+	return &Bus{js: js, stream: st, out: st, readName: AlertsStream, outName: AlertsStream,
+		readFilter: AlertSubjectPrefix + ">", acks: acks, cfg: cfg}, nil
+}
+
+// openFederated creates the administration's outbound and inbound streams in its domain
+// (the JetStream of the leaf server the node is connected to). The acknowledgement
+// stream stays local to the domain: acknowledgements do not cross administrations yet.
+func openFederated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Bus, error) {
+	m, admin := cfg.Federation, cfg.Administration
+	so := federation.StreamOptions{Replicas: cfg.Replicas, MaxAge: cfg.MaxAge, DuplicateWindow: cfg.DuplicateWindow}
+	outCfg, err := federation.OutboundStreamConfig(m, admin, so)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	inCfg, err := federation.InboundStreamConfig(m, admin, so)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	out, err := EnsureStream(ctx, js, outCfg)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: create stream %s: %w", outCfg.Name, err)
+	}
+	in, err := EnsureStream(ctx, js, inCfg)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: create stream %s: %w", inCfg.Name, err)
+	}
+	acks, err := ensureAcksStream(ctx, js, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open bus: %w", err)
+	}
+	return &Bus{js: js, stream: in, out: out, readName: inCfg.Name, outName: outCfg.Name,
+		readFilter: federation.OutSubjectPrefix + ">", acks: acks, cfg: cfg}, nil
+}
+
+// Federated reports whether the bus is on the federation layout.
+func (b *Bus) Federated() bool { return b.cfg.Federation != nil }
+
+// ReadStream is the name of the stream the node reads alerts from.
+func (b *Bus) ReadStream() string { return b.readName }
+
+// msgID is the Nats-Msg-Id of an alert: its id on the shared stream, its subject (one
+// per alert and scope) on the federation layout.
+func (b *Bus) msgID(subject, id string) string {
+	if b.Federated() {
+		return subject
+	}
+	return id
 }
 
 // EnsureStream creates a stream, or updates it only when it exists with another
@@ -113,7 +175,7 @@ var ErrUnavailable = errors.New("alert stream unavailable")
 
 // Publish stores one signed alert and waits for the stream's acknowledgement.
 func (b *Bus) Publish(ctx context.Context, subject, id string, data []byte) (Ack, error) {
-	ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id), jetstream.WithExpectStream(AlertsStream))
+	ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(b.msgID(subject, id)), jetstream.WithExpectStream(b.outName))
 	return b.settle(ctx, subject, ack, err)
 }
 
@@ -132,8 +194,8 @@ const asyncStallWait = 30 * time.Second
 // PublishAsync starts storing one signed alert. At most Config.MaxPending writes are in
 // flight; beyond that it blocks until one completes. Wait for the outcome with Wait.
 func (b *Bus) PublishAsync(subject, id string, data []byte) *Pending {
-	f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(id),
-		jetstream.WithExpectStream(AlertsStream), jetstream.WithStallWait(asyncStallWait))
+	f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(b.msgID(subject, id)),
+		jetstream.WithExpectStream(b.outName), jetstream.WithStallWait(asyncStallWait))
 	return &Pending{subject: subject, future: f, err: err}
 }
 
@@ -160,7 +222,7 @@ func (b *Bus) settle(ctx context.Context, subject string, ack *jetstream.PubAck,
 		return Ack{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
 	}
 	if IsSubjectTaken(err) {
-		m, gerr := b.stream.GetLastMsgForSubject(ctx, subject)
+		m, gerr := b.out.GetLastMsgForSubject(ctx, subject)
 		if gerr != nil {
 			return Ack{}, fmt.Errorf("%w: look up stored duplicate: %v", ErrUnavailable, gerr)
 		}
@@ -182,7 +244,7 @@ func IsSubjectTaken(err error) bool {
 // NextAlert returns the first alert stored at or after stream sequence seq, or nil when
 // there is none.
 func (b *Bus) NextAlert(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
-	m, err := b.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(AlertSubjectPrefix+">"))
+	m, err := b.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(b.readFilter))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return nil, nil
 	}
@@ -196,14 +258,14 @@ func (b *Bus) NextAlert(ctx context.Context, seq uint64) (*jetstream.RawStreamMs
 // when needed. Its acknowledgements are cumulative: acknowledging a message acknowledges
 // every earlier one.
 func (b *Bus) Consumer(ctx context.Context, name string) (jetstream.Consumer, error) {
-	c, err := b.js.CreateOrUpdateConsumer(ctx, AlertsStream, jetstream.ConsumerConfig{
+	c, err := b.js.CreateOrUpdateConsumer(ctx, b.readName, jetstream.ConsumerConfig{
 		Durable:       name,
 		Description:   "cix node ingest: verifies every alert before delivery",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckAllPolicy,
 		AckWait:       30 * time.Second,
 		MaxAckPending: 20000,
-		FilterSubject: AlertSubjectPrefix + ">",
+		FilterSubject: b.readFilter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create consumer %s: %w", name, err)

@@ -36,6 +36,9 @@ type Config struct {
 	Log     Log     `yaml:"log"`
 	Metrics Metrics `yaml:"metrics"`
 	Health  Health  `yaml:"health"`
+	// Federation puts the node on the federation layout (docs/transport.md); without a
+	// manifest the node uses the single shared stream CIX_ALERTS.
+	Federation Federation `yaml:"federation"`
 }
 
 // Metrics configures the Prometheus listener.
@@ -50,6 +53,30 @@ type Health struct {
 	// serving (reconnects are usually quicker); 10s by default.
 	NATSDownAfter Duration `yaml:"nats_down_after"`
 }
+
+// Federation configures a node of a federation of administrations: its administration
+// is a member of the manifest, it publishes into its own outbound stream and reads its
+// inbound stream, both in its administration's JetStream domain on a leaf server of the
+// hub. With nats.urls the node connects to that leaf server; without, it runs the leaf
+// server itself (embedded), generated from the manifest as `cix federation leaf-config`
+// does.
+type Federation struct {
+	// Manifest is the federation manifest file; empty: no federation.
+	Manifest string `yaml:"manifest"`
+	// HubURLs are the hub's leafnode URLs the embedded leaf server connects to (required
+	// with the embedded server, refused with nats.urls).
+	HubURLs []string `yaml:"hub_urls"`
+	// LeafNkeySeedEnv names the environment variable that holds the embedded leaf's
+	// user nkey seed at start (its public key is in the manifest's leaf_nkeys). The seed
+	// is read by nats-server's configuration parser and never written to a file.
+	LeafNkeySeedEnv string `yaml:"leaf_nkey_seed_env"`
+}
+
+// Federated reports whether the node is on the federation layout.
+func (c Config) Federated() bool { return c.Federation.Manifest != "" }
+
+// LeafConfigFile is where the node writes its embedded leaf server's configuration.
+func (c Config) LeafConfigFile() string { return filepath.Join(c.DataDir, "leaf.conf") }
 
 // Index configures the node's search index (an embedded SQLite database of every
 // verified alert, rebuilt from the feed when it is missing).
@@ -259,6 +286,7 @@ func Default() Config {
 			EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second),
 			CredentialsPoll: Duration(time.Minute),
 		},
+		Federation: Federation{LeafNkeySeedEnv: "CIX_LEAF_NKEY_SEED"},
 	}
 }
 
@@ -453,6 +481,7 @@ func (c Config) Validate() error {
 		}
 	}
 	c.validateNATSCredentials(bad)
+	c.validateFederation(bad)
 	switch c.Trust.Keystore {
 	case "dev":
 	case "vault":
@@ -499,6 +528,35 @@ func (c Config) Validate() error {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (c Config) validateFederation(bad func(key, format string, args ...any)) {
+	f := c.Federation
+	if !c.Federated() {
+		if len(f.HubURLs) > 0 {
+			bad("federation.hub_urls", "set, but federation.manifest is not")
+		}
+		return
+	}
+	for i, u := range f.HubURLs {
+		if !strings.Contains(u, "://") {
+			bad(fmt.Sprintf("federation.hub_urls[%d]", i), "%q is not a URL (nats-leaf://host:port)", u)
+		}
+	}
+	if !c.Embedded() {
+		if len(f.HubURLs) > 0 {
+			bad("federation.hub_urls", "only for the embedded leaf server; with nats.urls the node joins a leaf server that connects to the hub itself")
+		}
+		return
+	}
+	if len(f.HubURLs) == 0 {
+		bad("federation.hub_urls", "required: the embedded leaf server connects to the hub")
+	}
+	if !envNameRE.MatchString(f.LeafNkeySeedEnv) {
+		bad("federation.leaf_nkey_seed_env", "%q is not an environment variable name", f.LeafNkeySeedEnv)
+	}
 }
 
 func (c Config) validateNATSCredentials(bad func(key, format string, args ...any)) {

@@ -19,6 +19,7 @@ import (
 	"github.com/cix-exchange/cix/internal/api"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/config"
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/feed"
 	"github.com/cix-exchange/cix/internal/index"
 	"github.com/cix-exchange/cix/internal/metrics"
@@ -34,25 +35,30 @@ import (
 
 // Daemon is a running node.
 type Daemon struct {
-	cfg    config.Config
-	log    *slog.Logger
-	ns     *server.Server // embedded server, nil when joining external ones
-	nc     *nats.Conn
-	closed chan struct{}      // closed by NATS once nc is closed (after Drain)
-	ks     *trust.DevKeystore // dev keystore, nil with Vault
-	id     trust.Identity
-	anchor string // PEM file of the administration's anchor
-	vault  *vaultIdentity
-	node   *node.Node
-	watch  *watch.Service
-	index  *index.Index // nil when index.enabled is false
-	srv    *api.Server
-	lis    net.Listener
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errMu  sync.Mutex
-	err    error
-	done   chan struct{}
+	cfg config.Config
+	log *slog.Logger
+	ns  *server.Server // embedded server, nil when joining external ones
+	// manifest is the federation manifest, nil on the single shared stream.
+	manifest *federation.Manifest
+	nc       *nats.Conn
+	closed   chan struct{}      // closed by NATS once nc is closed (after Drain)
+	ks       *trust.DevKeystore // dev keystore, nil with Vault
+	id       trust.Identity
+	anchor   string // PEM file of the administration's anchor
+	vault    *vaultIdentity
+	node     *node.Node
+	watch    *watch.Service
+	// readStream is the stream the node receives from: CIX_ALERTS, or CIX_IN_<ADMIN> in
+	// federation mode.
+	readStream string
+	index      *index.Index // nil when index.enabled is false
+	srv        *api.Server
+	lis        net.Listener
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	errMu      sync.Mutex
+	err        error
+	done       chan struct{}
 
 	// creds are the NATS credentials from Vault and credsWatch follows their rotations;
 	// both nil unless nats.credentials is vault.
@@ -110,16 +116,26 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Federated() {
+		if d.manifest, err = federation.Load(cfg.Federation.Manifest); err != nil {
+			return nil, err
+		}
+		if d.manifest.Member(cfg.Administration) == nil {
+			return nil, fmt.Errorf("federation.manifest: %s is not a member of federation %s", cfg.Administration, d.manifest.Federation)
+		}
+	}
 	if err := d.connect(); err != nil {
 		return nil, err
 	}
 	b, err := bus.Open(ctx, d.nc, bus.Config{
 		Replicas: cfg.NATS.Replicas, MaxAge: time.Duration(cfg.NATS.AlertRetention),
 		DuplicateWindow: time.Duration(cfg.NATS.DuplicateWindow),
+		Federation:      d.manifest, Administration: cfg.Administration,
 	})
 	if err != nil {
 		return nil, err
 	}
+	d.readStream = b.ReadStream()
 	f, err := feed.Open(ctx, b.JetStream(), feed.Config{
 		Node: cfg.Administration + "-" + cfg.Node, Replicas: cfg.NATS.Replicas,
 		MaxAge: time.Duration(cfg.NATS.FeedRetention), QuarantineMaxAge: time.Duration(cfg.NATS.QuarantineRetention),
@@ -142,7 +158,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	nopts := node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log}
+	nopts := node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log, Federation: d.manifest}
 	nopts.Metrics = d.metrics
 	if d.creds != nil {
 		_, version := d.creds.current()
@@ -252,9 +268,13 @@ func (d *Daemon) connect() error {
 	}
 	if d.cfg.Embedded() {
 		var err error
-		d.ns, err = natsembed.Start(natsembed.Options{
-			Name: "cix-" + d.cfg.Administration + "-" + d.cfg.Node, StoreDir: d.cfg.NATSStoreDir(), Listen: d.cfg.NATS.EmbeddedListen,
-		})
+		if d.manifest != nil {
+			d.ns, err = d.startLeaf()
+		} else {
+			d.ns, err = natsembed.Start(natsembed.Options{
+				Name: "cix-" + d.cfg.Administration + "-" + d.cfg.Node, StoreDir: d.cfg.NATSStoreDir(), Listen: d.cfg.NATS.EmbeddedListen,
+			})
+		}
 		if err != nil {
 			return err
 		}
@@ -278,6 +298,44 @@ func (d *Daemon) connect() error {
 	}
 	d.nc = nc
 	return nil
+}
+
+// startLeaf starts the embedded server as the administration's leaf server of the hub,
+// from the configuration federation.LeafConfig generates (written to the data
+// directory; the nkey seed stays in the environment variable it names): JetStream in
+// the administration's own domain, the cix streams in the local account bound to the
+// administration's account at the hub.
+func (d *Daemon) startLeaf() (*server.Server, error) {
+	listen := d.cfg.NATS.EmbeddedListen
+	if listen == "" {
+		listen = federation.DefaultLeafClientListen // not opened: in-process only, below
+	}
+	conf, err := federation.LeafConfig(d.manifest, d.cfg.Administration, federation.LeafOptions{
+		HubURLs:      d.cfg.Federation.HubURLs,
+		ServerName:   "cix-" + strings.ToLower(d.cfg.Administration) + "-" + d.cfg.Node,
+		ClientListen: listen,
+		StoreDir:     d.cfg.NATSStoreDir(),
+		NkeySeedEnv:  d.cfg.Federation.LeafNkeySeedEnv,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if os.Getenv(d.cfg.Federation.LeafNkeySeedEnv) == "" {
+		return nil, fmt.Errorf("federation.leaf_nkey_seed_env: the variable %s holding the leaf's nkey seed is not set", d.cfg.Federation.LeafNkeySeedEnv)
+	}
+	file := d.cfg.LeafConfigFile()
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		return nil, fmt.Errorf("leaf config: %w", err)
+	}
+	return natsembed.StartFile(file, func(o *server.Options) {
+		switch {
+		case d.cfg.NATS.EmbeddedListen == "":
+			o.DontListen = true
+		case o.Port == 0:
+			o.Port = server.RANDOM_PORT
+		}
+		o.LeafNode.ReconnectInterval = time.Second
+	})
 }
 
 // natsName is the node's connection name, as the servers' monitoring shows it.

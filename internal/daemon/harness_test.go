@@ -156,6 +156,17 @@ func subscribe(t *testing.T, n *testNode, req *nodev1.SubscribeRequest) *subscri
 		t.Fatal(err)
 	}
 	s := &subscription{events: make(chan *nodev1.SubscribeResponse, 10000), cancel: cancel, done: make(chan error, 1)}
+	if req.GetCursor() == "" && req.GetStart() != nodev1.StartPosition_START_POSITION_EARLIEST {
+		// A subscription to new alerts starts at the feed's end as the node sees it when
+		// the call reaches it, which it marks with CaughtUp: wait for that, or an alert
+		// published right after this returns could precede the subscription's start.
+		ev, err := stream.Recv()
+		if err != nil || ev.GetCaughtUp() == nil {
+			cancel()
+			t.Fatalf("subscription to new alerts did not start with caught_up: %v %v", ev, err)
+		}
+		s.events <- ev
+	}
 	go func() {
 		for {
 			ev, err := stream.Recv()

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cix-exchange/cix/internal/bus"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/metrics"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -43,7 +42,7 @@ type observer struct {
 // ingestSources are the node's ingest consumers by source stream: one today, one per
 // source stream with federation streams.
 func (d *Daemon) ingestSources() map[string]string {
-	return map[string]string{bus.AlertsStream: "ingest_" + consumerName(d.cfg.Administration+"_"+d.cfg.Node)}
+	return map[string]string{d.readStream: "ingest_" + consumerName(d.cfg.Administration+"_"+d.cfg.Node)}
 }
 
 // consumerName is a NATS consumer name token, as the node makes its consumer names.

@@ -100,6 +100,7 @@ const (
 	ReasonUndecodablePayload
 	ReasonInvalidContent
 	ReasonRevokedKey
+	ReasonAudienceMismatch
 )
 
 var reasonNames = map[Reason]string{
@@ -111,6 +112,7 @@ var reasonNames = map[Reason]string{
 	ReasonUndecodablePayload: "undecodable_payload",
 	ReasonInvalidContent:     "invalid_content",
 	ReasonRevokedKey:         "revoked_key",
+	ReasonAudienceMismatch:   "audience_mismatch",
 }
 
 // String returns the reason's stable snake_case name, used in logs and metrics.

@@ -21,6 +21,9 @@ var (
 	// ErrNoSigningKey: the node has no key it may sign with (certificate expired while
 	// its issuer was unreachable, or revoked). Its message is safe to show to clients.
 	ErrNoSigningKey = errors.New("no usable signing key")
+	// ErrUnsupported: the operation is not available in the node's configuration (for
+	// example notices on the federation layout).
+	ErrUnsupported = errors.New("not supported")
 )
 
 // invalid returns a validation error for one field of a request.

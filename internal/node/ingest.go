@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/feed"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -46,8 +48,13 @@ type Verified struct {
 // cannot have been issued after it. A node catching up on old alerts therefore accepts
 // them after their short-lived certificates expired. now bounds the clock skew of
 // issued_at.
+//
+// On the federation layout (subjects cix.out.<ORIGIN>.<scope>.<kind>.<id>) the scope of
+// the subject must be one the signed audience names; on the shared stream (subjects
+// cix.alert.v1.<ORIGIN>.<kind>.<id>) the scope is all members. Otherwise the alert is
+// refused with ReasonAudienceMismatch: a relay or publisher widened its audience.
 func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now time.Time) (*Verified, error) {
-	sOrigin, sKind, sID, err := bus.ParseAlertSubject(subject)
+	sOrigin, scope, sKind, sID, err := parseSubject(subject)
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
@@ -66,10 +73,37 @@ func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now ti
 	if err := alert.Validate(a); err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "alert fails validation", err)
 	}
+	if !audienceNames(a.GetAudience(), scope) {
+		return nil, envelope.Refuse(envelope.ReasonAudienceMismatch, fmt.Sprintf(
+			"published on scope %s, which the signed audience does not name", scope), nil)
+	}
 	if err := checkIssued("alert", a.GetIssuedAt().AsTime(), storedAt, now); err != nil {
 		return nil, err
 	}
 	return &Verified{Alert: a, Signer: p, id: a.GetId(), origin: p.Administration, supersedes: a.GetSupersedes()}, nil
+}
+
+// parseSubject splits a subject of either layout: the federation's outbound subjects and
+// the shared stream's alert subjects, whose scope is all members.
+func parseSubject(subject string) (origin string, scope federation.Scope, kind, id string, err error) {
+	if strings.HasPrefix(subject, federation.OutSubjectPrefix) {
+		return federation.ParseOutboundSubject(subject)
+	}
+	origin, kind, id, err = bus.ParseAlertSubject(subject)
+	return origin, federation.AllMembers(), kind, id, err
+}
+
+// audienceNames reports whether the signed audience au names scope.
+func audienceNames(au *alertv1.Audience, scope federation.Scope) bool {
+	switch scope.Kind {
+	case federation.ScopeAll:
+		return alert.AllMembers(au)
+	case federation.ScopeGroup:
+		return !alert.AllMembers(au) && slices.Contains(au.GetGroups(), scope.Name)
+	case federation.ScopeMember:
+		return !alert.AllMembers(au) && slices.Contains(au.GetAdministrations(), scope.Name)
+	}
+	return false
 }
 
 // openPayload opens raw as an envelope of payloadType signed under a chain valid at
@@ -160,7 +194,7 @@ func (n *Node) Run(ctx context.Context) error {
 	defer cc.Stop()
 	// Every alert up to floor is stored (acknowledged, or ingested since).
 	floor := cons.CachedInfo().AckFloor.Stream
-	n.log.Info("receiving alerts", "stream", bus.AlertsStream)
+	n.log.Info("receiving alerts", "stream", n.bus.ReadStream())
 	batch := make([]jetstream.Msg, 0, n.batch)
 	for {
 		batch = batch[:0]
@@ -270,6 +304,9 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 	}
 	workers = min(workers, len(batch))
 	ownPrefix := bus.AlertSubjectPrefix + n.id.Administration() + "."
+	if n.bus.Federated() {
+		ownPrefix = federation.OutSubjectPrefix + n.id.Administration() + "."
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -300,6 +337,7 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 	var ws []feed.Write
 	var qs []feed.Quarantined
 	var stored []*Verified
+	inBatch := map[string]bool{} // alert ids of this batch: one alert arrives once per scope
 	for i, r := range res {
 		if r.err == nil && r.v.Notice != nil {
 			if r.err = n.admitNotice(ctx, r.v, stored); r.err != nil && envelope.ReasonOf(r.err) == 0 {
@@ -311,6 +349,12 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "seq", r.seq, "error", r.err)
 			qs = append(qs, q)
 			continue
+		}
+		if r.v.Notice == nil {
+			if inBatch[r.id] {
+				continue // the same alert on another of its scopes; the feed keeps one
+			}
+			inBatch[r.id] = true
 		}
 		ws = append(ws, feed.Write{
 			ID: r.id, Envelope: batch[i].data, SourceSeq: r.seq,

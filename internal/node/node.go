@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/feed"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	"github.com/cix-exchange/cix/internal/revocation"
@@ -36,6 +38,11 @@ type Options struct {
 	VerifyWorkers int
 	// IngestBatch is the most messages verified and stored together; 256 by default.
 	IngestBatch int
+	// Federation is the federation manifest when the bus is on the federation layout
+	// (bus.Config.Federation): alerts are then published once per scope of their audience,
+	// whose groups and administrations must exist in it. Nil: the single shared stream,
+	// where only all-members alerts can be published.
+	Federation *federation.Manifest
 	// NATSCredentials, when set, reports the NATS credentials renewed from a service
 	// that can fail (Vault): trust.StateOK or trust.StateDegraded, why if degraded, and
 	// the version in use. NodeInfo includes it.
@@ -51,6 +58,7 @@ type Node struct {
 	bus         *bus.Bus
 	feed        *feed.Feed
 	revocations *revocation.Service
+	fed         *federation.Manifest
 	log         *slog.Logger
 	now         func() time.Time
 	workers     int
@@ -85,7 +93,7 @@ func New(o Options) (*Node, error) {
 		o.Metrics = noMetrics{}
 	}
 	return &Node{
-		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now,
+		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, fed: o.Federation, log: o.Logger, now: o.Now,
 		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(), creds: o.NATSCredentials,
 		notices: newNoticeIndex(), acks: newAckQueue(), metrics: o.Metrics,
 	}, nil
@@ -106,11 +114,12 @@ type PublishResult struct {
 
 // Sealed is an alert signed and ready for the stream (from Prepare).
 type Sealed struct {
-	id, subject string
-	supersedes  string
-	data        []byte
-	signer      *trust.Principal
-	own         [32]byte
+	id         string
+	subjects   []string // one per scope of the audience
+	supersedes string
+	data       []byte
+	signer     *trust.Principal
+	own        [][32]byte
 }
 
 // ID is the alert's id.
@@ -146,14 +155,55 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	if err := alert.Validate(a); err != nil {
 		return nil, err
 	}
+	subjects, err := n.alertSubjects(a)
+	if err != nil {
+		return nil, err
+	}
 	data, p, err := n.sign(ctx, envelope.PayloadTypeAlert, a)
 	if err != nil {
 		return nil, err
 	}
-	return &Sealed{
-		id: a.Id, subject: bus.AlertSubject(admin, alert.KindName(alert.Kind(a)), a.Id), supersedes: a.Supersedes,
-		data: data, signer: p,
-	}, nil
+	return &Sealed{id: a.Id, subjects: subjects, supersedes: a.Supersedes, data: data, signer: p}, nil
+}
+
+// alertSubjects maps a valid alert's audience to the subjects it is published on: on
+// the shared stream its one alert subject (all members only), on the federation layout
+// one outbound subject per scope, after checking every group and administration against
+// the manifest.
+func (n *Node) alertSubjects(a *alertv1.Alert) ([]string, error) {
+	admin, kind := n.id.Administration(), alert.KindName(alert.Kind(a))
+	au := a.GetAudience()
+	if n.fed == nil {
+		if !alert.AllMembers(au) {
+			return nil, &alert.ValidationError{Subject: "alert " + a.Id, Violations: []alert.FieldViolation{{Field: "alert.audience",
+				Description: "this node has no federation manifest: only all members can be addressed"}}}
+		}
+		return []string{bus.AlertSubject(admin, kind, a.Id)}, nil
+	}
+	if alert.AllMembers(au) {
+		return []string{federation.OutboundSubject(admin, federation.AllMembers(), kind, a.Id)}, nil
+	}
+	var out []string
+	var vs []alert.FieldViolation
+	for i, g := range au.GetGroups() {
+		s := federation.ToGroup(g)
+		if n.fed.Group(g) == nil {
+			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%q is not a group of federation %s", g, n.fed.Federation)})
+		} else if n.fed.Audience(admin, s) == nil {
+			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%s is not a member of group %s", admin, g)})
+		}
+		out = append(out, federation.OutboundSubject(admin, s, kind, a.Id))
+	}
+	for i, c := range au.GetAdministrations() {
+		if n.fed.Member(c) == nil {
+			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.administrations[%d]", i), Description: fmt.Sprintf("%s is not a member of federation %s", c, n.fed.Federation)})
+		}
+		out = append(out, federation.OutboundSubject(admin, federation.ToMember(c), kind, a.Id))
+	}
+	if len(vs) > 0 {
+		return nil, &alert.ValidationError{Subject: "alert " + a.Id, Violations: vs}
+	}
+	return out, nil
 }
 
 // sign serialises m once and seals it as payloadType with the node's current key,
@@ -208,8 +258,19 @@ func (n *Node) checkOwnKey(key *trust.SigningKey) error {
 
 // remember records s for the receiver before it is published (see ownSet).
 func (n *Node) remember(s *Sealed) {
-	s.own = ownKey(s.subject, s.data)
-	n.own.add(s.own, &Verified{Signer: *s.signer, id: s.id, origin: s.signer.Administration, supersedes: s.supersedes})
+	s.own = s.own[:0]
+	for _, subject := range s.subjects {
+		k := ownKey(subject, s.data)
+		s.own = append(s.own, k)
+		n.own.add(k, &Verified{Signer: *s.signer, id: s.id, origin: s.signer.Administration, supersedes: s.supersedes})
+	}
+}
+
+// forget drops remembered messages that will not be received.
+func (n *Node) forget(keys [][32]byte) {
+	for _, k := range keys {
+		n.own.forget(k)
+	}
 }
 
 // Publish signs one alert and stores it in the federation's alert stream.
@@ -220,26 +281,33 @@ func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, er
 		return PublishResult{}, err
 	}
 	n.remember(s)
-	ack, err := n.bus.Publish(ctx, s.subject, s.id, s.data)
-	if err != nil || ack.Duplicate { // nothing new for the receiver
-		n.own.forget(s.own)
+	res := PublishResult{ID: s.id, Duplicate: true}
+	for i, subject := range s.subjects {
+		ack, err := n.bus.Publish(ctx, subject, s.id, s.data)
+		if err != nil || ack.Duplicate { // nothing new for the receiver
+			n.own.forget(s.own[i])
+		}
+		if err != nil {
+			n.forget(s.own[i+1:])
+			err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			n.countPublish(bus.Ack{}, err)
+			return PublishResult{ID: s.id}, err
+		}
+		if i == 0 {
+			res.Sequence = ack.Sequence
+		}
+		res.Duplicate = res.Duplicate && ack.Duplicate
 	}
-	if err != nil {
-		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	n.countPublish(ack, err)
-	if err != nil {
-		return PublishResult{ID: s.id}, err
-	}
-	return PublishResult{ID: s.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	n.countPublish(bus.Ack{Sequence: res.Sequence, Duplicate: res.Duplicate}, nil)
+	return res, nil
 }
 
 // Pending is a publish in flight, from PublishAsync.
 type Pending struct {
 	id  string
 	err error
-	p   *bus.Pending
-	own [32]byte
+	p   []*bus.Pending // one per scope
+	own [][32]byte
 }
 
 // ID is the alert's id (generated when the alert had none), or empty when the alert was
@@ -260,7 +328,11 @@ func (n *Node) PublishAsync(ctx context.Context, a *alertv1.Alert) *Pending {
 // order of these calls.
 func (n *Node) PublishSealed(s *Sealed) *Pending {
 	n.remember(s)
-	return &Pending{id: s.id, p: n.bus.PublishAsync(s.subject, s.id, s.data), own: s.own}
+	p := &Pending{id: s.id, own: s.own}
+	for _, subject := range s.subjects {
+		p.p = append(p.p, n.bus.PublishAsync(subject, s.id, s.data))
+	}
+	return p
 }
 
 // Failed is a Pending for an alert refused before publishing; Wait returns err.
@@ -272,16 +344,27 @@ func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
 		n.countPublish(bus.Ack{}, p.err)
 		return PublishResult{ID: p.id}, p.err
 	}
-	ack, err := n.bus.Wait(ctx, p.p)
-	if err != nil || ack.Duplicate {
-		n.own.forget(p.own)
+	res := PublishResult{ID: p.id, Duplicate: true}
+	var first error
+	for i, bp := range p.p {
+		ack, err := n.bus.Wait(ctx, bp)
+		if err != nil || ack.Duplicate {
+			n.own.forget(p.own[i])
+		}
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		if i == 0 {
+			res.Sequence = ack.Sequence
+		}
+		res.Duplicate = res.Duplicate && ack.Duplicate
 	}
-	if err != nil {
-		err = fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	n.countPublish(ack, err)
-	if err != nil {
+	if first != nil {
+		err := fmt.Errorf("%w: %w", ErrUnavailable, first)
+		n.countPublish(bus.Ack{}, err)
 		return PublishResult{ID: p.id}, err
 	}
-	return PublishResult{ID: p.id, Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+	n.countPublish(bus.Ack{Sequence: res.Sequence, Duplicate: res.Duplicate}, nil)
+	return res, nil
 }

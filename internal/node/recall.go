@@ -51,6 +51,9 @@ func (n *Node) Reclassify(ctx context.Context, alertID, noticeID string, h *aler
 // of this administration's that the node holds, signs it and stores it on the alert
 // stream under cix.alert.v1.<ADMIN>.notice.<id>.
 func (n *Node) issue(ctx context.Context, nt *alertv1.AlertNotice) (NoticeResult, error) {
+	if n.bus.Federated() {
+		return NoticeResult{}, fmt.Errorf("%w: recalls and reclassifications do not travel on the federation layout yet (docs/transport.md)", ErrUnsupported)
+	}
 	admin := n.id.Administration()
 	nt.Id, nt.AlertId = strings.ToLower(strings.TrimSpace(nt.GetId())), strings.ToLower(strings.TrimSpace(nt.GetAlertId()))
 	if nt.Id == "" {

@@ -751,6 +751,8 @@ type Alert struct {
 	Grading *Grading `protobuf:"bytes,7,opt,name=grading,proto3" json:"grading,omitempty"`
 	// National case reference of the originating administration.
 	NationalCaseReference string `protobuf:"bytes,8,opt,name=national_case_reference,json=nationalCaseReference,proto3" json:"national_case_reference,omitempty"`
+	// Who may read the alert; absent means every member of the federation.
+	Audience *Audience `protobuf:"bytes,9,opt,name=audience,proto3" json:"audience,omitempty"`
 	// The alert itself. Exactly one is required.
 	//
 	// Types that are valid to be assigned to Body:
@@ -846,6 +848,13 @@ func (x *Alert) GetNationalCaseReference() string {
 		return x.NationalCaseReference
 	}
 	return ""
+}
+
+func (x *Alert) GetAudience() *Audience {
+	if x != nil {
+		return x.Audience
+	}
+	return nil
 }
 
 func (x *Alert) GetBody() isAlert_Body {
@@ -1863,7 +1872,7 @@ var File_cix_alert_v1_alert_proto protoreflect.FileDescriptor
 
 const file_cix_alert_v1_alert_proto_rawDesc = "" +
 	"\n" +
-	"\x18cix/alert/v1/alert.proto\x12\fcix.alert.v1\x1a\x19cix/alert/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc4\x03\n" +
+	"\x18cix/alert/v1/alert.proto\x12\fcix.alert.v1\x1a\x19cix/alert/v1/common.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf8\x03\n" +
 	"\x05Alert\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\rR\aversion\x12\x1e\n" +
@@ -1874,7 +1883,8 @@ const file_cix_alert_v1_alert_proto_rawDesc = "" +
 	"\tissued_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bissuedAt\x122\n" +
 	"\bhandling\x18\x06 \x01(\v2\x16.cix.alert.v1.HandlingR\bhandling\x12/\n" +
 	"\agrading\x18\a \x01(\v2\x15.cix.alert.v1.GradingR\agrading\x126\n" +
-	"\x17national_case_reference\x18\b \x01(\tR\x15nationalCaseReference\x126\n" +
+	"\x17national_case_reference\x18\b \x01(\tR\x15nationalCaseReference\x122\n" +
+	"\baudience\x18\t \x01(\v2\x16.cix.alert.v1.AudienceR\baudience\x126\n" +
 	"\aseizure\x18\n" +
 	" \x01(\v2\x1a.cix.alert.v1.SeizureAlertH\x00R\aseizure\x12-\n" +
 	"\x04risk\x18\v \x01(\v2\x17.cix.alert.v1.RiskAlertH\x00R\x04riskB\x06\n" +
@@ -2097,57 +2107,59 @@ var file_cix_alert_v1_alert_proto_goTypes = []any{
 	(*timestamppb.Timestamp)(nil), // 23: google.protobuf.Timestamp
 	(*Handling)(nil),              // 24: cix.alert.v1.Handling
 	(*Grading)(nil),               // 25: cix.alert.v1.Grading
-	(*Goods)(nil),                 // 26: cix.alert.v1.Goods
-	(*Conveyance)(nil),            // 27: cix.alert.v1.Conveyance
-	(*Route)(nil),                 // 28: cix.alert.v1.Route
-	(CommodityGroup)(0),           // 29: cix.alert.v1.CommodityGroup
-	(*Money)(nil),                 // 30: cix.alert.v1.Money
-	(QuantityUnit)(0),             // 31: cix.alert.v1.QuantityUnit
+	(*Audience)(nil),              // 26: cix.alert.v1.Audience
+	(*Goods)(nil),                 // 27: cix.alert.v1.Goods
+	(*Conveyance)(nil),            // 28: cix.alert.v1.Conveyance
+	(*Route)(nil),                 // 29: cix.alert.v1.Route
+	(CommodityGroup)(0),           // 30: cix.alert.v1.CommodityGroup
+	(*Money)(nil),                 // 31: cix.alert.v1.Money
+	(QuantityUnit)(0),             // 32: cix.alert.v1.QuantityUnit
 }
 var file_cix_alert_v1_alert_proto_depIdxs = []int32{
 	22, // 0: cix.alert.v1.Alert.origin:type_name -> cix.alert.v1.Origin
 	23, // 1: cix.alert.v1.Alert.issued_at:type_name -> google.protobuf.Timestamp
 	24, // 2: cix.alert.v1.Alert.handling:type_name -> cix.alert.v1.Handling
 	25, // 3: cix.alert.v1.Alert.grading:type_name -> cix.alert.v1.Grading
-	13, // 4: cix.alert.v1.Alert.seizure:type_name -> cix.alert.v1.SeizureAlert
-	18, // 5: cix.alert.v1.Alert.risk:type_name -> cix.alert.v1.RiskAlert
-	23, // 6: cix.alert.v1.SeizureAlert.seized_at:type_name -> google.protobuf.Timestamp
-	1,  // 7: cix.alert.v1.SeizureAlert.location_type:type_name -> cix.alert.v1.LocationType
-	2,  // 8: cix.alert.v1.SeizureAlert.direction:type_name -> cix.alert.v1.Direction
-	3,  // 9: cix.alert.v1.SeizureAlert.offence_types:type_name -> cix.alert.v1.OffenceType
-	4,  // 10: cix.alert.v1.SeizureAlert.detection_method:type_name -> cix.alert.v1.DetectionMethod
-	26, // 11: cix.alert.v1.SeizureAlert.goods:type_name -> cix.alert.v1.Goods
-	27, // 12: cix.alert.v1.SeizureAlert.conveyance:type_name -> cix.alert.v1.Conveyance
-	28, // 13: cix.alert.v1.SeizureAlert.route:type_name -> cix.alert.v1.Route
-	14, // 14: cix.alert.v1.SeizureAlert.persons:type_name -> cix.alert.v1.Person
-	16, // 15: cix.alert.v1.SeizureAlert.companies:type_name -> cix.alert.v1.Company
-	17, // 16: cix.alert.v1.SeizureAlert.follow_up:type_name -> cix.alert.v1.FollowUp
-	5,  // 17: cix.alert.v1.Person.role:type_name -> cix.alert.v1.PersonRole
-	15, // 18: cix.alert.v1.Person.document:type_name -> cix.alert.v1.IdentityDocument
-	6,  // 19: cix.alert.v1.Company.role:type_name -> cix.alert.v1.CompanyRole
-	7,  // 20: cix.alert.v1.FollowUp.investigation_status:type_name -> cix.alert.v1.InvestigationStatus
-	8,  // 21: cix.alert.v1.RiskAlert.type:type_name -> cix.alert.v1.RiskAlertType
-	23, // 22: cix.alert.v1.RiskAlert.valid_until:type_name -> google.protobuf.Timestamp
-	9,  // 23: cix.alert.v1.RiskAlert.urgency:type_name -> cix.alert.v1.Urgency
-	29, // 24: cix.alert.v1.RiskAlert.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
-	28, // 25: cix.alert.v1.RiskAlert.route:type_name -> cix.alert.v1.Route
-	27, // 26: cix.alert.v1.RiskAlert.conveyance:type_name -> cix.alert.v1.Conveyance
-	19, // 27: cix.alert.v1.RiskAlert.indicators:type_name -> cix.alert.v1.Indicator
-	21, // 28: cix.alert.v1.RiskAlert.shipments:type_name -> cix.alert.v1.ShipmentIdentifier
-	10, // 29: cix.alert.v1.RiskAlert.requested_action:type_name -> cix.alert.v1.RequestedAction
-	23, // 30: cix.alert.v1.RiskAlert.feedback_due:type_name -> google.protobuf.Timestamp
-	11, // 31: cix.alert.v1.RiskAlert.status:type_name -> cix.alert.v1.RiskAlertStatus
-	28, // 32: cix.alert.v1.Indicator.route:type_name -> cix.alert.v1.Route
-	20, // 33: cix.alert.v1.Indicator.value_threshold:type_name -> cix.alert.v1.ValueThreshold
-	30, // 34: cix.alert.v1.ValueThreshold.below:type_name -> cix.alert.v1.Money
-	30, // 35: cix.alert.v1.ValueThreshold.above:type_name -> cix.alert.v1.Money
-	31, // 36: cix.alert.v1.ValueThreshold.per_unit:type_name -> cix.alert.v1.QuantityUnit
-	23, // 37: cix.alert.v1.ShipmentIdentifier.eta:type_name -> google.protobuf.Timestamp
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	26, // 4: cix.alert.v1.Alert.audience:type_name -> cix.alert.v1.Audience
+	13, // 5: cix.alert.v1.Alert.seizure:type_name -> cix.alert.v1.SeizureAlert
+	18, // 6: cix.alert.v1.Alert.risk:type_name -> cix.alert.v1.RiskAlert
+	23, // 7: cix.alert.v1.SeizureAlert.seized_at:type_name -> google.protobuf.Timestamp
+	1,  // 8: cix.alert.v1.SeizureAlert.location_type:type_name -> cix.alert.v1.LocationType
+	2,  // 9: cix.alert.v1.SeizureAlert.direction:type_name -> cix.alert.v1.Direction
+	3,  // 10: cix.alert.v1.SeizureAlert.offence_types:type_name -> cix.alert.v1.OffenceType
+	4,  // 11: cix.alert.v1.SeizureAlert.detection_method:type_name -> cix.alert.v1.DetectionMethod
+	27, // 12: cix.alert.v1.SeizureAlert.goods:type_name -> cix.alert.v1.Goods
+	28, // 13: cix.alert.v1.SeizureAlert.conveyance:type_name -> cix.alert.v1.Conveyance
+	29, // 14: cix.alert.v1.SeizureAlert.route:type_name -> cix.alert.v1.Route
+	14, // 15: cix.alert.v1.SeizureAlert.persons:type_name -> cix.alert.v1.Person
+	16, // 16: cix.alert.v1.SeizureAlert.companies:type_name -> cix.alert.v1.Company
+	17, // 17: cix.alert.v1.SeizureAlert.follow_up:type_name -> cix.alert.v1.FollowUp
+	5,  // 18: cix.alert.v1.Person.role:type_name -> cix.alert.v1.PersonRole
+	15, // 19: cix.alert.v1.Person.document:type_name -> cix.alert.v1.IdentityDocument
+	6,  // 20: cix.alert.v1.Company.role:type_name -> cix.alert.v1.CompanyRole
+	7,  // 21: cix.alert.v1.FollowUp.investigation_status:type_name -> cix.alert.v1.InvestigationStatus
+	8,  // 22: cix.alert.v1.RiskAlert.type:type_name -> cix.alert.v1.RiskAlertType
+	23, // 23: cix.alert.v1.RiskAlert.valid_until:type_name -> google.protobuf.Timestamp
+	9,  // 24: cix.alert.v1.RiskAlert.urgency:type_name -> cix.alert.v1.Urgency
+	30, // 25: cix.alert.v1.RiskAlert.commodity_groups:type_name -> cix.alert.v1.CommodityGroup
+	29, // 26: cix.alert.v1.RiskAlert.route:type_name -> cix.alert.v1.Route
+	28, // 27: cix.alert.v1.RiskAlert.conveyance:type_name -> cix.alert.v1.Conveyance
+	19, // 28: cix.alert.v1.RiskAlert.indicators:type_name -> cix.alert.v1.Indicator
+	21, // 29: cix.alert.v1.RiskAlert.shipments:type_name -> cix.alert.v1.ShipmentIdentifier
+	10, // 30: cix.alert.v1.RiskAlert.requested_action:type_name -> cix.alert.v1.RequestedAction
+	23, // 31: cix.alert.v1.RiskAlert.feedback_due:type_name -> google.protobuf.Timestamp
+	11, // 32: cix.alert.v1.RiskAlert.status:type_name -> cix.alert.v1.RiskAlertStatus
+	29, // 33: cix.alert.v1.Indicator.route:type_name -> cix.alert.v1.Route
+	20, // 34: cix.alert.v1.Indicator.value_threshold:type_name -> cix.alert.v1.ValueThreshold
+	31, // 35: cix.alert.v1.ValueThreshold.below:type_name -> cix.alert.v1.Money
+	31, // 36: cix.alert.v1.ValueThreshold.above:type_name -> cix.alert.v1.Money
+	32, // 37: cix.alert.v1.ValueThreshold.per_unit:type_name -> cix.alert.v1.QuantityUnit
+	23, // 38: cix.alert.v1.ShipmentIdentifier.eta:type_name -> google.protobuf.Timestamp
+	39, // [39:39] is the sub-list for method output_type
+	39, // [39:39] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_cix_alert_v1_alert_proto_init() }

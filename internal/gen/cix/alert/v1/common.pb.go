@@ -674,6 +674,75 @@ func (x *Handling) GetOperationId() string {
 	return ""
 }
 
+// Who an alert is for, stated inside the signed payload so that a relay cannot widen
+// it. Absent, or with no field set, it is every member of the federation. Otherwise it
+// names one or more groups of the federation manifest the origin belongs to and/or one
+// or more other member administrations; the alert is published once per group and
+// once per administration, and receivers check that the scope it arrived on is one the
+// audience names.
+type Audience struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every member of the federation; exclusive with groups and administrations.
+	AllMembers bool `protobuf:"varint,1,opt,name=all_members,json=allMembers,proto3" json:"all_members,omitempty"`
+	// Group names of the federation manifest (lower-case letters, digits, hyphens).
+	Groups []string `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	// ISO 3166-1 alpha-2 codes of member administrations (bilateral), not the origin.
+	Administrations []string `protobuf:"bytes,3,rep,name=administrations,proto3" json:"administrations,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Audience) Reset() {
+	*x = Audience{}
+	mi := &file_cix_alert_v1_common_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Audience) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Audience) ProtoMessage() {}
+
+func (x *Audience) ProtoReflect() protoreflect.Message {
+	mi := &file_cix_alert_v1_common_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Audience.ProtoReflect.Descriptor instead.
+func (*Audience) Descriptor() ([]byte, []int) {
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Audience) GetAllMembers() bool {
+	if x != nil {
+		return x.AllMembers
+	}
+	return false
+}
+
+func (x *Audience) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *Audience) GetAdministrations() []string {
+	if x != nil {
+		return x.Administrations
+	}
+	return nil
+}
+
 // 4x4 grading of the source and of the information.
 type Grading struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -687,7 +756,7 @@ type Grading struct {
 
 func (x *Grading) Reset() {
 	*x = Grading{}
-	mi := &file_cix_alert_v1_common_proto_msgTypes[2]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -699,7 +768,7 @@ func (x *Grading) String() string {
 func (*Grading) ProtoMessage() {}
 
 func (x *Grading) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_alert_v1_common_proto_msgTypes[2]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -712,7 +781,7 @@ func (x *Grading) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grading.ProtoReflect.Descriptor instead.
 func (*Grading) Descriptor() ([]byte, []int) {
-	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{2}
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Grading) GetSourceReliability() SourceReliability {
@@ -742,7 +811,7 @@ type Quantity struct {
 
 func (x *Quantity) Reset() {
 	*x = Quantity{}
-	mi := &file_cix_alert_v1_common_proto_msgTypes[3]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -754,7 +823,7 @@ func (x *Quantity) String() string {
 func (*Quantity) ProtoMessage() {}
 
 func (x *Quantity) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_alert_v1_common_proto_msgTypes[3]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -767,7 +836,7 @@ func (x *Quantity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Quantity.ProtoReflect.Descriptor instead.
 func (*Quantity) Descriptor() ([]byte, []int) {
-	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{3}
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Quantity) GetAmount() float64 {
@@ -797,7 +866,7 @@ type Money struct {
 
 func (x *Money) Reset() {
 	*x = Money{}
-	mi := &file_cix_alert_v1_common_proto_msgTypes[4]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +878,7 @@ func (x *Money) String() string {
 func (*Money) ProtoMessage() {}
 
 func (x *Money) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_alert_v1_common_proto_msgTypes[4]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +891,7 @@ func (x *Money) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Money.ProtoReflect.Descriptor instead.
 func (*Money) Descriptor() ([]byte, []int) {
-	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{4}
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Money) GetCurrency() string {
@@ -850,7 +919,7 @@ type TransportDocument struct {
 
 func (x *TransportDocument) Reset() {
 	*x = TransportDocument{}
-	mi := &file_cix_alert_v1_common_proto_msgTypes[5]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -862,7 +931,7 @@ func (x *TransportDocument) String() string {
 func (*TransportDocument) ProtoMessage() {}
 
 func (x *TransportDocument) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_alert_v1_common_proto_msgTypes[5]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -875,7 +944,7 @@ func (x *TransportDocument) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransportDocument.ProtoReflect.Descriptor instead.
 func (*TransportDocument) Descriptor() ([]byte, []int) {
-	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{5}
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TransportDocument) GetType() TransportDocumentType {
@@ -908,7 +977,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_cix_alert_v1_common_proto_msgTypes[6]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -920,7 +989,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_alert_v1_common_proto_msgTypes[6]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -933,7 +1002,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{6}
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Route) GetCountryOfOrigin() string {
@@ -990,7 +1059,7 @@ type Conveyance struct {
 
 func (x *Conveyance) Reset() {
 	*x = Conveyance{}
-	mi := &file_cix_alert_v1_common_proto_msgTypes[7]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1002,7 +1071,7 @@ func (x *Conveyance) String() string {
 func (*Conveyance) ProtoMessage() {}
 
 func (x *Conveyance) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_alert_v1_common_proto_msgTypes[7]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1015,7 +1084,7 @@ func (x *Conveyance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conveyance.ProtoReflect.Descriptor instead.
 func (*Conveyance) Descriptor() ([]byte, []int) {
-	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{7}
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Conveyance) GetMode() TransportMode {
@@ -1093,7 +1162,7 @@ type Goods struct {
 
 func (x *Goods) Reset() {
 	*x = Goods{}
-	mi := &file_cix_alert_v1_common_proto_msgTypes[8]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1105,7 +1174,7 @@ func (x *Goods) String() string {
 func (*Goods) ProtoMessage() {}
 
 func (x *Goods) ProtoReflect() protoreflect.Message {
-	mi := &file_cix_alert_v1_common_proto_msgTypes[8]
+	mi := &file_cix_alert_v1_common_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1118,7 +1187,7 @@ func (x *Goods) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Goods.ProtoReflect.Descriptor instead.
 func (*Goods) Descriptor() ([]byte, []int) {
-	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{8}
+	return file_cix_alert_v1_common_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Goods) GetCommodityGroup() CommodityGroup {
@@ -1207,7 +1276,12 @@ const file_cix_alert_v1_common_proto_rawDesc = "" +
 	"\rpersonal_data\x18\x04 \x01(\bR\fpersonalData\x12\x1f\n" +
 	"\vlegal_basis\x18\x05 \x01(\tR\n" +
 	"legalBasis\x12!\n" +
-	"\foperation_id\x18\x06 \x01(\tR\voperationId\"\xaf\x01\n" +
+	"\foperation_id\x18\x06 \x01(\tR\voperationId\"m\n" +
+	"\bAudience\x12\x1f\n" +
+	"\vall_members\x18\x01 \x01(\bR\n" +
+	"allMembers\x12\x16\n" +
+	"\x06groups\x18\x02 \x03(\tR\x06groups\x12(\n" +
+	"\x0fadministrations\x18\x03 \x03(\tR\x0fadministrations\"\xaf\x01\n" +
 	"\aGrading\x12N\n" +
 	"\x12source_reliability\x18\x01 \x01(\x0e2\x1f.cix.alert.v1.SourceReliabilityR\x11sourceReliability\x12T\n" +
 	"\x14information_accuracy\x18\x02 \x01(\x0e2!.cix.alert.v1.InformationAccuracyR\x13informationAccuracy\"R\n" +
@@ -1324,7 +1398,7 @@ func file_cix_alert_v1_common_proto_rawDescGZIP() []byte {
 }
 
 var file_cix_alert_v1_common_proto_enumTypes = make([]protoimpl.EnumInfo, 8)
-var file_cix_alert_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_cix_alert_v1_common_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_cix_alert_v1_common_proto_goTypes = []any{
 	(Tlp)(0),                   // 0: cix.alert.v1.Tlp
 	(HandlingCode)(0),          // 1: cix.alert.v1.HandlingCode
@@ -1336,13 +1410,14 @@ var file_cix_alert_v1_common_proto_goTypes = []any{
 	(TransportDocumentType)(0), // 7: cix.alert.v1.TransportDocumentType
 	(*Origin)(nil),             // 8: cix.alert.v1.Origin
 	(*Handling)(nil),           // 9: cix.alert.v1.Handling
-	(*Grading)(nil),            // 10: cix.alert.v1.Grading
-	(*Quantity)(nil),           // 11: cix.alert.v1.Quantity
-	(*Money)(nil),              // 12: cix.alert.v1.Money
-	(*TransportDocument)(nil),  // 13: cix.alert.v1.TransportDocument
-	(*Route)(nil),              // 14: cix.alert.v1.Route
-	(*Conveyance)(nil),         // 15: cix.alert.v1.Conveyance
-	(*Goods)(nil),              // 16: cix.alert.v1.Goods
+	(*Audience)(nil),           // 10: cix.alert.v1.Audience
+	(*Grading)(nil),            // 11: cix.alert.v1.Grading
+	(*Quantity)(nil),           // 12: cix.alert.v1.Quantity
+	(*Money)(nil),              // 13: cix.alert.v1.Money
+	(*TransportDocument)(nil),  // 14: cix.alert.v1.TransportDocument
+	(*Route)(nil),              // 15: cix.alert.v1.Route
+	(*Conveyance)(nil),         // 16: cix.alert.v1.Conveyance
+	(*Goods)(nil),              // 17: cix.alert.v1.Goods
 }
 var file_cix_alert_v1_common_proto_depIdxs = []int32{
 	0,  // 0: cix.alert.v1.Handling.tlp:type_name -> cix.alert.v1.Tlp
@@ -1352,11 +1427,11 @@ var file_cix_alert_v1_common_proto_depIdxs = []int32{
 	6,  // 4: cix.alert.v1.Quantity.unit:type_name -> cix.alert.v1.QuantityUnit
 	7,  // 5: cix.alert.v1.TransportDocument.type:type_name -> cix.alert.v1.TransportDocumentType
 	5,  // 6: cix.alert.v1.Conveyance.mode:type_name -> cix.alert.v1.TransportMode
-	13, // 7: cix.alert.v1.Conveyance.transport_documents:type_name -> cix.alert.v1.TransportDocument
+	14, // 7: cix.alert.v1.Conveyance.transport_documents:type_name -> cix.alert.v1.TransportDocument
 	4,  // 8: cix.alert.v1.Goods.commodity_group:type_name -> cix.alert.v1.CommodityGroup
-	11, // 9: cix.alert.v1.Goods.quantity_declared:type_name -> cix.alert.v1.Quantity
-	11, // 10: cix.alert.v1.Goods.quantity_found:type_name -> cix.alert.v1.Quantity
-	12, // 11: cix.alert.v1.Goods.value:type_name -> cix.alert.v1.Money
+	12, // 9: cix.alert.v1.Goods.quantity_declared:type_name -> cix.alert.v1.Quantity
+	12, // 10: cix.alert.v1.Goods.quantity_found:type_name -> cix.alert.v1.Quantity
+	13, // 11: cix.alert.v1.Goods.value:type_name -> cix.alert.v1.Money
 	12, // [12:12] is the sub-list for method output_type
 	12, // [12:12] is the sub-list for method input_type
 	12, // [12:12] is the sub-list for extension type_name
@@ -1375,7 +1450,7 @@ func file_cix_alert_v1_common_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cix_alert_v1_common_proto_rawDesc), len(file_cix_alert_v1_common_proto_rawDesc)),
 			NumEnums:      8,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -159,6 +159,9 @@ const (
 	// CIX_TRUST) before the message was stored, or the seal version that signed it is
 	// retired.
 	QuarantineReason_QUARANTINE_REASON_REVOKED_KEY QuarantineReason = 8
+	// The alert arrived on a sharing scope (subject) that its signed audience does not
+	// name: a relay or a misconfigured publisher widened it.
+	QuarantineReason_QUARANTINE_REASON_AUDIENCE_MISMATCH QuarantineReason = 9
 )
 
 // Enum value maps for QuarantineReason.
@@ -173,6 +176,7 @@ var (
 		6: "QUARANTINE_REASON_UNDECODABLE_PAYLOAD",
 		7: "QUARANTINE_REASON_INVALID_CONTENT",
 		8: "QUARANTINE_REASON_REVOKED_KEY",
+		9: "QUARANTINE_REASON_AUDIENCE_MISMATCH",
 	}
 	QuarantineReason_value = map[string]int32{
 		"QUARANTINE_REASON_UNSPECIFIED":         0,
@@ -184,6 +188,7 @@ var (
 		"QUARANTINE_REASON_UNDECODABLE_PAYLOAD": 6,
 		"QUARANTINE_REASON_INVALID_CONTENT":     7,
 		"QUARANTINE_REASON_REVOKED_KEY":         8,
+		"QUARANTINE_REASON_AUDIENCE_MISMATCH":   9,
 	}
 )
 
@@ -2802,7 +2807,7 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12START_POSITION_NEW\x10\x01\x12\x1b\n" +
-	"\x17START_POSITION_EARLIEST\x10\x02*\xed\x02\n" +
+	"\x17START_POSITION_EARLIEST\x10\x02*\x96\x03\n" +
 	"\x10QuarantineReason\x12!\n" +
 	"\x1dQUARANTINE_REASON_UNSPECIFIED\x10\x00\x12(\n" +
 	"$QUARANTINE_REASON_MALFORMED_ENVELOPE\x10\x01\x12(\n" +
@@ -2812,7 +2817,8 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"!QUARANTINE_REASON_ORIGIN_MISMATCH\x10\x05\x12)\n" +
 	"%QUARANTINE_REASON_UNDECODABLE_PAYLOAD\x10\x06\x12%\n" +
 	"!QUARANTINE_REASON_INVALID_CONTENT\x10\a\x12!\n" +
-	"\x1dQUARANTINE_REASON_REVOKED_KEY\x10\b2\xb6\x04\n" +
+	"\x1dQUARANTINE_REASON_REVOKED_KEY\x10\b\x12'\n" +
+	"#QUARANTINE_REASON_AUDIENCE_MISMATCH\x10\t2\xb6\x04\n" +
 	"\vNodeService\x12D\n" +
 	"\aPublish\x12\x1b.cix.node.v1.PublishRequest\x1a\x1c.cix.node.v1.PublishResponse\x12Z\n" +
 	"\rPublishStream\x12!.cix.node.v1.PublishStreamRequest\x1a\".cix.node.v1.PublishStreamResponse(\x010\x01\x128\n" +
