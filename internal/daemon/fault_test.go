@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,7 +17,6 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/bus"
-	"github.com/cix-exchange/cix/internal/config"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/vault"
@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // cixdProcess is a dev node running as a child process (the test binary as cixd).
@@ -214,9 +215,174 @@ func jsAt(t *testing.T, url string) jetstream.JetStream {
 	return js
 }
 
-var (
-	_ = runtime.GC
-	_ = vault.StateOK
-	_ = codes.OK
-	_ = config.Default
-)
+// TestStoreFullPublishFails: when the alert stream cannot store more (its byte limit
+// reached, as on a full disk or an exhausted quota), Publish fails with Unavailable and a
+// message saying nothing was stored; nothing unstored is acknowledged; once space is back
+// the same ids are stored, once each.
+func TestStoreFullPublishFails(t *testing.T) {
+	nl := startNode(t, "NL", nil, nil)
+	ctx := context.Background()
+	publish(t, nl, newAlert("NL"))
+	st, err := jsOf(t, nl).Stream(ctx, bus.AlertsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	full.MaxBytes = int64(info.State.Bytes) + 1
+	js := jsOf(t, nl)
+	if _, err := js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	var refused []*alertv1.Alert
+	for range 5 {
+		a := newAlert("NL")
+		_, err = nl.client.Publish(ctx, &nodev1.PublishRequest{Alert: a})
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "retry with the same id") {
+			t.Fatalf("publish to a full store: %v, want Unavailable", err)
+		}
+		if _, err := st.GetLastMsgForSubject(ctx, subjectOf(a)); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			t.Fatalf("refused alert %s is on the stream: %v", a.GetId(), err)
+		}
+		refused = append(refused, a)
+	}
+	t.Logf("full store: %v", err)
+	full.MaxBytes = -1
+	if _, err := js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range refused {
+		if r := publish(t, nl, a); r.GetDuplicate() {
+			t.Fatalf("%s: duplicate, but it was refused", a.GetId())
+		}
+	}
+	if info, err := st.Info(ctx); err != nil || info.State.Msgs != 1+uint64(len(refused)) {
+		t.Fatalf("stream holds %d messages (%v)", info.State.Msgs, err)
+	}
+}
+
+// TestSlowSubscriberBoundedMemory: a subscriber that reads nothing while 20,000 alerts
+// arrive does not make the node buffer them (gRPC flow control and the feed reader's
+// bounded window hold it back); it then reads some, stops, and resumes from its cursor
+// with no gap and no duplicate.
+func TestSlowSubscriberBoundedMemory(t *testing.T) {
+	nl := startNode(t, "NL", nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// A fixed flow-control window of 64 KiB on the client (no BDP growth, which would
+	// reach 16 MiB and hold this whole backlog in the client): what the node holds
+	// beyond it is the node's own buffering.
+	conn, err := grpc.NewClient(nl.d.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stalled, err := nodev1.NewNodeServiceClient(conn).Subscribe(ctx, &nodev1.SubscribeRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	alerts := make([]*alertv1.Alert, n)
+	for i := range alerts {
+		alerts[i] = newAlert("NL")
+	}
+	if acked, _, err := publishAll(nl.client, alerts, nil); err != nil || len(acked) != n {
+		t.Fatalf("published %d: %v", len(acked), err)
+	}
+	eventually(t, time.Minute, "20,000 alerts in the feed", func() bool {
+		info, err := nl.admin.GetNodeInfo(ctx, &nodev1.GetNodeInfoRequest{})
+		return err == nil && info.GetFeedAlerts() == n
+	})
+	time.Sleep(time.Second) // let the subscription's sender fill what it may
+
+	// The slow subscriber reads 100 alerts.
+	var cursor string
+	for got := 0; got < 100; {
+		ev, err := stalled.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := ev.GetAlert(); a != nil {
+			if a.GetAlert().GetId() != alerts[got].GetId() {
+				t.Fatalf("alert %d is %s", got, a.GetAlert().GetId())
+			}
+			cursor = a.GetCursor()
+			got++
+		}
+	}
+	// What the node holds for it is what it frees when the subscriber goes away.
+	var held, freed runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&held)
+	cancel()
+	time.Sleep(time.Second)
+	runtime.GC()
+	runtime.ReadMemStats(&freed)
+	encoded := 0
+	for _, a := range alerts[100:] {
+		encoded += proto.Size(a)
+	}
+	buffered := int64(held.HeapInuse) - int64(freed.HeapInuse)
+	t.Logf("the stalled subscription held %d KiB for %d KiB of encoded alerts not yet read", buffered>>10, encoded>>10)
+	if buffered > int64(encoded)/4 {
+		t.Fatalf("the node held %d bytes for a subscriber behind by %d bytes of alerts", buffered, encoded)
+	}
+	cancel()
+	resumed := subscribe(t, nl, &nodev1.SubscribeRequest{Cursor: cursor})
+	for i := 100; i < n; i++ {
+		if got := resumed.nextAlert(t, wait).GetAlert().GetId(); got != alerts[i].GetId() {
+			t.Fatalf("resumed alert %d is %s, want %s", i, got, alerts[i].GetId())
+		}
+	}
+}
+
+// TestVaultOutagePublishing: with node certificates of 15 s from a real Vault, Vault
+// going away leaves publishing working on the current certificate while GetNodeInfo says
+// degraded; Vault back, renewal recovers; Vault away until the certificate has expired,
+// Publish is refused with Unavailable rather than signed with an expired key.
+// internal/vault TestIdentityVaultOutage checks the same on the identity with a fake
+// clock.
+func TestVaultOutagePublishing(t *testing.T) {
+	va := startVault(t, "NL", vault.WithCertTTL(15*time.Second))
+	nl := va.startNode(t, nil, nil, plaintextGRPC)
+	ctx := context.Background()
+	state := func() string {
+		info, err := nl.admin.GetNodeInfo(ctx, &nodev1.GetNodeInfoRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.GetIdentityState()
+	}
+	if s := state(); s != "ok" {
+		t.Fatalf("identity %s at start", s)
+	}
+	va.srv.Stop()
+	publish(t, nl, newAlert("NL"))
+	eventually(t, 30*time.Second, "identity degraded", func() bool { return state() == "degraded" })
+	publish(t, nl, newAlert("NL"))
+
+	if err := va.srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "identity renewed", func() bool { return state() == "ok" })
+	va.srv.Stop()
+	var err error
+	eventually(t, 40*time.Second, "publishing refused after the certificate expired", func() bool {
+		_, err = nl.client.Publish(ctx, &nodev1.PublishRequest{Alert: newAlert("NL")})
+		if err == nil {
+			time.Sleep(200 * time.Millisecond)
+		}
+		return err != nil
+	})
+	if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "nothing was published") {
+		t.Fatalf("publish after expiry: %v, want Unavailable", err)
+	}
+	t.Logf("after expiry: %v", err)
+	if s := state(); s != "expired" {
+		t.Fatalf("identity %s after expiry", s)
+	}
+}
