@@ -12,7 +12,6 @@ import (
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/synth"
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -409,17 +408,7 @@ func assertFields(t *testing.T, err error, fields ...string) {
 // jsOf connects a plain JetStream client to the NATS server behind n.
 func jsOf(t *testing.T, n *testNode) jetstream.JetStream {
 	t.Helper()
-	url := n.d.NATSURL()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
+	return jsAt(t, n.d.NATSURL())
 }
 
 func TestCaughtUpCursorOfEmptyFeedResumes(t *testing.T) {

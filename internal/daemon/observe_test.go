@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"bufio"
 	"context"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -155,16 +154,6 @@ func grpcServing(t *testing.T, n *testNode) healthpb.HealthCheckResponse_Serving
 		t.Fatal(err)
 	}
 	return r.GetStatus()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func TestHealthFollowsNATS(t *testing.T) {

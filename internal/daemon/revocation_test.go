@@ -33,15 +33,19 @@ func revokeNotice(t *testing.T, seal envelope.Signer, admin string, target *trus
 
 func quarantinedBySubject(t *testing.T, n *testNode) map[string]*nodev1.QuarantinedMessage {
 	t.Helper()
-	q, err := n.admin.ListQuarantine(context.Background(), &nodev1.ListQuarantineRequest{PageSize: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]*nodev1.QuarantinedMessage{}
-	for _, m := range q.GetMessages() {
-		out[m.GetSubject()] = m
+	for tok := ""; ; {
+		q, err := n.admin.ListQuarantine(context.Background(), &nodev1.ListQuarantineRequest{PageSize: 1000, PageToken: tok})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range q.GetMessages() {
+			out[m.GetSubject()] = m
+		}
+		if tok = q.GetNextPageToken(); tok == "" {
+			return out
+		}
 	}
-	return out
 }
 
 // TestRevokedNodeKeyStopsVerifyingEverywhere: NL's operators revoke NL's node key with

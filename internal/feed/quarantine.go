@@ -75,9 +75,15 @@ func (f *Feed) QuarantineCounts(ctx context.Context) (map[string]uint64, error) 
 	return out, nil
 }
 
+// maxQuarantinePageBytes bounds the raw bytes of one page of the quarantine: refused
+// messages may each be as large as an envelope, and a page of them must still fit in a
+// gRPC message (4 MiB by default).
+const maxQuarantinePageBytes = 2 << 20
+
 // ListQuarantine returns up to limit quarantined messages, newest first, starting at
-// sequence before (exclusive; 0 for the newest). next is the sequence to pass as before
-// for the following page, 0 when there is none.
+// sequence before (exclusive; 0 for the newest), and fewer once their raw bytes reach
+// maxQuarantinePageBytes. next is the sequence to pass as before for the following page,
+// 0 when there is none.
 func (f *Feed) ListQuarantine(ctx context.Context, before uint64, limit int) (out []Quarantined, next uint64, err error) {
 	info, err := f.quarantine.Info(ctx)
 	if err != nil {
@@ -91,8 +97,9 @@ func (f *Feed) ListQuarantine(ctx context.Context, before uint64, limit int) (ou
 	if before != 0 && before-1 < last {
 		seq = before - 1
 	}
+	size := 0
 	for ; seq >= first && seq > 0; seq-- {
-		if len(out) == limit {
+		if len(out) == limit || size >= maxQuarantinePageBytes {
 			return out, seq + 1, nil
 		}
 		m, err := f.quarantine.GetMsg(ctx, seq)
@@ -102,6 +109,7 @@ func (f *Feed) ListQuarantine(ctx context.Context, before uint64, limit int) (ou
 		if err != nil {
 			return nil, 0, fmt.Errorf("list quarantine: %w", err)
 		}
+		size += len(m.Data)
 		out = append(out, Quarantined{
 			Sequence: m.Sequence, QuarantinedAt: m.Time, Reason: m.Header.Get(HeaderReason),
 			Detail: m.Header.Get(HeaderDetail), Subject: m.Header.Get(HeaderSubject), Raw: m.Data,

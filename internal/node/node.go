@@ -163,6 +163,10 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(data) > envelope.MaxEnvelopeSize { // the stream and every receiver would refuse it
+		return nil, &alert.ValidationError{Subject: "alert", Violations: []alert.FieldViolation{{Field: "alert",
+			Description: fmt.Sprintf("signed, the alert is %d bytes, more than the %d an envelope may have", len(data), envelope.MaxEnvelopeSize)}}}
+	}
 	return &Sealed{id: a.Id, subjects: subjects, supersedes: a.Supersedes, data: data, signer: p}, nil
 }
 
