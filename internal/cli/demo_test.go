@@ -88,6 +88,11 @@ func TestDemoKeepRunning(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stdout, stderr, done := background(ctx, "demo", "--admins", "se,fi", "--count", "3", "--keep-running")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
 	eventually(t, "the nodes to be kept running", func() bool { return strings.Contains(stdout.String(), "until interrupted") })
 	m := regexp.MustCompile(`\n  FI  cix --addr (\S+) feed`).FindStringSubmatch(stdout.String())
 	if m == nil {
