@@ -25,14 +25,23 @@ import (
 
 var cmdDemo = &command{
 	name: "demo", args: "[--admins NL,BE,DE] [--count 25] [--seed 1] [--vault] [--keep-running]",
-	summary: "run a federation on loopback and watch alerts travel, verified",
+	summary: "run a hub and one leaf per administration on loopback and watch alerts reach their audience, verified",
 	help: `
-Start, inside this process and on loopback only, a NATS server standing for the
-federation and one node per administration, each trusting the others' trust anchors.
-The nodes but the first subscribe; the first publishes --count synthetic alerts; each
-arrival is shown with the signer its node verified. Then one alert's payload is
-tampered with and written straight into the federation's stream: every node refuses
-it and quarantines it. A table per node ends the demo.
+Start, inside this process and on loopback only, a federation on the layout of
+docs/transport.md: a manifest of the administrations with one group (the first two,
+"benelux" for NL and BE), the hub from the configuration "cix federation hub-config"
+generates (one account per administration), and one node per administration in
+federation mode, running its own leaf server of the hub (its own JetStream domain, its
+own nkey) and trusting the others' trust anchors.
+
+The nodes but the first subscribe; the first publishes --count synthetic alerts for all
+members; each arrival is shown with the signer its node verified. Then it publishes one
+alert for all members, one for the group and one for the last administration alone
+(bilateral), and a table shows, per administration, which of the three it holds and
+which it does not (outside the audience: the hub never routed it there). Then one
+alert's payload is tampered with and written straight into the first administration's
+outbound stream on its leaf server: every node refuses it and quarantines it. A table
+per node ends the demo.
 
 With --vault, every administration's credentials come from its own real Vault: one
 Vault dev server per administration is started on loopback (the vault binary is
@@ -134,7 +143,7 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 			}
 		}()
 	}
-	fed, err := startFederation(ctx, dir, o.admins, vaults, log)
+	fed, err := startHubFederation(ctx, dir, o.admins, vaults, log)
 	if err != nil {
 		return err
 	}
@@ -143,7 +152,12 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 			err = serr
 		}
 	}()
-	fmt.Fprintf(out, "  federation NATS server  %s\n", fed.ns.ClientURL())
+	if err := fed.waitLeaves(ctx, o.timeout); err != nil {
+		return err
+	}
+	g := fed.manifest.Group(fed.group)
+	fmt.Fprintf(out, "  manifest  members %s; group %s: %s\n", strings.Join(o.admins, ", "), fed.group, strings.Join(g.Members, ", "))
+	fmt.Fprintf(out, "  hub       %s  (cix federation hub-config: one account per administration, no JetStream)\n", fed.hub.ClientURL())
 	for _, n := range fed.nodes {
 		if v := n.vault; v != nil {
 			fmt.Fprintf(out, "  Vault of %s  %s  PKI root %q (the trust anchor), node CA %q\n", n.admin, v.addr,
@@ -161,7 +175,8 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 		if n.vault != nil {
 			tls = " (plaintext, TLS off: loopback demo)"
 		}
-		fmt.Fprintf(out, "  node %s/%s  gRPC %s%s  trusts %s\n", n.admin, demoNode, n.d.Addr(), tls, strings.Join(others, ", "))
+		fmt.Fprintf(out, "  node %s/%s  gRPC %s%s  leaf %s (domain %s)  trusts %s\n", n.admin, demoNode, n.d.Addr(), tls,
+			n.d.NATSURL(), memberDomain(fed.manifest.Member(n.admin)), strings.Join(others, ", "))
 	}
 	if o.vaultBin != "" {
 		fmt.Fprintf(out, "\neach node logged in to its administration's Vault with AppRole (a wrapped, single-use secret id),\n"+
@@ -180,7 +195,7 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 	for _, r := range receivers {
 		names = append(names, r.admin)
 	}
-	fmt.Fprintf(out, "\n%s subscribe; %s publishes %d synthetic alerts (seed %d), signed with its node key:\n\n",
+	fmt.Fprintf(out, "\n%s subscribe; %s publishes %d synthetic alerts (seed %d) for all members, signed with its node key:\n\n",
 		strings.Join(names, " and "), origin.admin, o.count, o.seed)
 
 	sample, err := deliver(ctx, o, origin, receivers, events, out)
@@ -194,13 +209,21 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 		}
 	}
 
-	kind := alert.KindName(alert.Kind(sample.GetAlert()))
-	subject, err := publishTampered(ctx, fed.ns.ClientURL(), sample.GetEnvelope(), origin.admin, kind)
+	items, err := demoScopes(ctx, fed, o, origin, events, out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\ntampering: one bit of the payload of alert %s flipped, written straight into the stream as\n  %s\n",
-		clip(sample.GetAlert().GetId(), 8, false), subject)
+	if err := demoWhoSaw(ctx, fed, o, origin, items, out); err != nil {
+		return err
+	}
+
+	kind := alert.KindName(alert.Kind(sample.GetAlert()))
+	subject, err := publishTamperedOut(ctx, origin.d.NATSURL(), sample.GetEnvelope(), origin.admin, kind)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\ntampering: one bit of the payload of alert %s flipped, written straight into %s's outbound stream\n"+
+		"on its leaf server (bypassing its node) as\n  %s\n", clip(sample.GetAlert().GetId(), 8, false), origin.admin, subject)
 	for _, n := range fed.nodes {
 		if err := showQuarantined(ctx, n, subject, o.timeout, out); err != nil {
 			return err

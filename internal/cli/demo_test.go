@@ -31,18 +31,51 @@ func TestDemo(t *testing.T) {
 	r := cix(t, "", "demo", "--count", "10").must(t, 0)
 	t.Log(r.stdout)
 	for _, admin := range []string{"BE", "DE"} {
-		if n := strings.Count(r.stdout, "\n"+admin+" <- NL  "); n != 10 {
+		if n := len(regexp.MustCompile(`\n`+admin+` <- NL  [a-z]+ +TLP:`).FindAllString(r.stdout, -1)); n != 10 {
 			t.Errorf("%d arrivals at %s, want 10", n, admin)
 		}
 		if !strings.Contains(r.stdout, "\ntampered alert -> quarantined at "+admin+": bad_signature (") {
 			t.Errorf("no quarantine line for %s", admin)
 		}
-		if !regexp.MustCompile(`\n` + admin + `/demo +127\.0\.0\.1:\d+ +10 +1 +BE, DE, NL\n`).MatchString(r.stdout) {
+		// 10 alerts for all members, then the all-members alert and the one alert of the
+		// scopes step meant for it (the group for BE, the bilateral one for DE).
+		if !regexp.MustCompile(`\n` + admin + `/demo +127\.0\.0\.1:\d+ +12 +1 +BE, DE, NL\n`).MatchString(r.stdout) {
 			t.Errorf("no summary row for %s", admin)
 		}
 	}
 	if !strings.Contains(r.stdout, "verified: NL/demo key ") {
 		t.Error("arrivals do not name the verified signer")
+	}
+	if !strings.Contains(r.stdout, "\n  manifest  members NL, BE, DE; group benelux: NL, BE\n") ||
+		!regexp.MustCompile(`\n  hub       nats://127\.0\.0\.1:\d+  \(cix federation hub-config`).MatchString(r.stdout) {
+		t.Error("no manifest or hub line")
+	}
+	if !strings.Contains(r.stdout, "written straight into NL's outbound stream") ||
+		!strings.Contains(r.stdout, "\n  cix.out.NL.all.") {
+		t.Error("the tampered alert is not on NL's all-members scope")
+	}
+	// Who saw what: every row of the table, exactly.
+	scopes := map[string]string{"all": "all members", "group": `group benelux \(NL\+BE\)`, "to": `bilateral NL->DE`}
+	for _, row := range []struct{ admin, scope, verdict string }{
+		{"NL", "all", `yes \(its own\)`}, {"NL", "group", `yes \(its own\)`}, {"NL", "to", `yes \(its own\)`},
+		{"BE", "all", "yes"}, {"BE", "group", "yes"}, {"BE", "to", `no: not in the audience \(DE\)`},
+		{"DE", "all", "yes"}, {"DE", "group", `no: not in the audience \(BE\)`}, {"DE", "to", "yes"},
+	} {
+		if !regexp.MustCompile(`\n` + row.admin + ` +[0-9a-f]{8}  ` + scopes[row.scope] + ` +` + row.verdict + `\n`).MatchString(r.stdout) {
+			t.Errorf("no row: %s %s %s", row.admin, row.scope, row.verdict)
+		}
+	}
+	// Arrivals of the scopes step: the group alert not at DE, the bilateral one not at BE.
+	for _, l := range []string{"BE <- NL  [0-9a-f]{8}  all members ", "DE <- NL  [0-9a-f]{8}  all members ",
+		`BE <- NL  [0-9a-f]{8}  group benelux \(NL\+BE\) `, "DE <- NL  [0-9a-f]{8}  bilateral NL->DE "} {
+		if n := len(regexp.MustCompile(`\n`+l).FindAllString(r.stdout, -1)); n != 1 {
+			t.Errorf("%d arrivals matching %q, want 1", n, l)
+		}
+	}
+	for _, l := range []string{`DE <- NL  [0-9a-f]{8}  group`, `BE <- NL  [0-9a-f]{8}  bilateral`} {
+		if regexp.MustCompile(`\n` + l).MatchString(r.stdout) {
+			t.Errorf("an arrival matches %q", l)
+		}
 	}
 	for d := range demoDirs(t) {
 		if !before[d] {
@@ -55,6 +88,11 @@ func TestDemoKeepRunning(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stdout, stderr, done := background(ctx, "demo", "--admins", "se,fi", "--count", "3", "--keep-running")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+		}
+	})
 	eventually(t, "the nodes to be kept running", func() bool { return strings.Contains(stdout.String(), "until interrupted") })
 	m := regexp.MustCompile(`\n  FI  cix --addr (\S+) feed`).FindStringSubmatch(stdout.String())
 	if m == nil {
@@ -123,7 +161,7 @@ func TestDemoVault(t *testing.T) {
 		} else {
 			addrs[m[1]] = true
 		}
-		if !regexp.MustCompile(`\n  node ` + admin + `/demo  gRPC 127\.0\.0\.1:\d+ \(plaintext, TLS off: loopback demo\)  trusts `).MatchString(r.stdout) {
+		if !regexp.MustCompile(`\n  node ` + admin + `/demo  gRPC 127\.0\.0\.1:\d+ \(plaintext, TLS off: loopback demo\)  leaf nats://127\.0\.0\.1:\d+ \(domain ` + strings.ToLower(admin) + `\)  trusts `).MatchString(r.stdout) {
 			t.Errorf("no node line for %s", admin)
 		}
 	}
@@ -131,13 +169,13 @@ func TestDemoVault(t *testing.T) {
 		t.Errorf("Vault addresses %v, want one server per administration", addrs)
 	}
 	for _, admin := range []string{"BE", "DE"} {
-		if n := strings.Count(r.stdout, "\n"+admin+" <- NL  "); n != 5 {
+		if n := len(regexp.MustCompile(`\n`+admin+` <- NL  [a-z]+ +TLP:`).FindAllString(r.stdout, -1)); n != 5 {
 			t.Errorf("%d arrivals at %s, want 5", n, admin)
 		}
 		if !strings.Contains(r.stdout, "\ntampered alert -> quarantined at "+admin+": bad_signature (") {
 			t.Errorf("no quarantine line for %s", admin)
 		}
-		if !regexp.MustCompile(`\n` + admin + `/demo +127\.0\.0\.1:\d+ +5 +1 +BE, DE, NL\n`).MatchString(r.stdout) {
+		if !regexp.MustCompile(`\n` + admin + `/demo +127\.0\.0\.1:\d+ +7 +1 +BE, DE, NL\n`).MatchString(r.stdout) {
 			t.Errorf("no summary row for %s", admin)
 		}
 	}

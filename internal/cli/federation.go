@@ -15,6 +15,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	"github.com/cix-exchange/cix/internal/envelope"
+	fedconf "github.com/cix-exchange/cix/internal/federation"
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
@@ -40,6 +41,12 @@ type federation struct {
 	dir   string
 	ns    *server.Server
 	nodes []*fedNode
+	// hub, on the federation layout (startHubFederation), is the hub every node's leaf
+	// server connects to; ns is then nil. manifest is the federation's manifest and
+	// group the demo's group (its first two administrations).
+	hub      *server.Server
+	manifest *fedconf.Manifest
+	group    string
 }
 
 // fedNode is a running node with a gRPC client connection to it.
@@ -249,6 +256,10 @@ func (f *federation) stop() error {
 	if f.ns != nil {
 		natsembed.Stop(f.ns)
 		f.ns = nil
+	}
+	if f.hub != nil {
+		natsembed.Stop(f.hub)
+		f.hub = nil
 	}
 	return errors.Join(errs...)
 }
