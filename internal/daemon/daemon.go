@@ -269,7 +269,9 @@ func (d *Daemon) connect() error {
 	if d.cfg.Embedded() {
 		var err error
 		if d.manifest != nil {
-			d.ns, err = d.startLeaf()
+			if d.ns, err = d.startLeaf(); err == nil {
+				d.awaitHub(leafHubWait)
+			}
 		} else {
 			d.ns, err = natsembed.Start(natsembed.Options{
 				Name: "cix-" + d.cfg.Administration + "-" + d.cfg.Node, StoreDir: d.cfg.NATSStoreDir(), Listen: d.cfg.NATS.EmbeddedListen,
@@ -336,6 +338,25 @@ func (d *Daemon) startLeaf() (*server.Server, error) {
 		}
 		o.LeafNode.ReconnectInterval = time.Second
 	})
+}
+
+// leafHubWait bounds how long a starting leaf waits for its hub connection.
+const leafHubWait = 5 * time.Second
+
+// awaitHub waits a little for the leaf's connection to the hub before the node creates
+// its streams: an inbound stream's sources created while the hub is unreachable retry
+// only after nats-server's consumer-create timeout (30 s), so a node started together
+// with its hub would receive nothing for that long. A node whose hub is down still
+// starts (it publishes into its own domain and catches up later).
+func (d *Daemon) awaitHub(wait time.Duration) {
+	deadline := time.Now().Add(wait)
+	for d.ns.NumLeafNodes() == 0 {
+		if time.Now().After(deadline) {
+			d.log.Warn("hub not reachable yet; starting without it", "waited", wait)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // natsName is the node's connection name, as the servers' monitoring shows it.
