@@ -36,6 +36,8 @@ func toStatus(log *slog.Logger, err error) error {
 		return status.Error(codes.PermissionDenied, err.Error())
 	case errors.Is(err, node.ErrUnsupported):
 		return status.Error(codes.Unimplemented, err.Error())
+	case errors.Is(err, node.ErrFailedPrecondition):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, node.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, node.ErrOutOfRange):

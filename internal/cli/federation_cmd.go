@@ -10,11 +10,14 @@ import (
 
 	// The import is renamed: this package already has a type federation (federation.go).
 	fedconf "github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/sealed"
+	"github.com/cix-exchange/cix/internal/vault"
+	"github.com/hashicorp/vault/api"
 	"github.com/nats-io/nkeys"
 )
 
 var cmdFederation = &command{
-	name: "federation", args: "hub-config|leaf-config|leaf-key ...",
+	name: "federation", args: "hub-config|leaf-config|leaf-key|age-key ...",
 	summary: "generate the hub's and an administration's NATS configuration from the federation manifest",
 	help: `
   cix federation hub-config MANIFEST [--out FILE] [--server-name NAME] [--client-listen H:P] [--leafnode-listen H:P]
@@ -22,6 +25,7 @@ var cmdFederation = &command{
                  [--seed-env VAR] [--store-dir DIR] [--listen H:P] [--server-name NAME]
                  [--tls-ca F --tls-cert F --tls-key F] [--local-auth-include F --local-account A]
   cix federation leaf-key --out FILE
+  cix federation age-key (--out FILE | --vault --node NAME[,NAME...])
 
 The federation manifest (YAML, deploy/nats/manifest.example.yaml) lists the members with
 their ISO codes, nodes, JetStream domains and leaf keys, and the groups (regions,
@@ -33,12 +37,18 @@ an administration's leaf server: JetStream in its own domain, connected to the h
 nkey seed is read from the environment variable --seed-env when nats-server starts,
 never written into the file. leaf-key generates a leaf's nkey: the seed goes to FILE
 (mode 0600; keep it in the administration's Vault KV), the public key, for the manifest's
-leaf_nkeys, is printed. Without --out, configurations are printed.`,
+leaf_nkeys, is printed. age-key generates an administration's age X25519 identity, with
+which its nodes read the alerts sealed to it (every audience but all members): the
+identity goes to FILE (mode 0600; data_dir/keys/age.key with the dev keystore) or, with
+--vault (VAULT_ADDR, VAULT_TOKEN of an operator), to Vault KV kv-cix/nodes/NAME/age for
+each node NAME; the recipient, for the manifest's age_recipient, is printed. Without
+--out, configurations are printed.`,
 	raw: true,
 	flags: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, e *env, args []string) error {
 			return dispatch(ctx, e, fs, args, subcommand{"hub-config", federationHubConfig},
-				subcommand{"leaf-config", federationLeafConfig}, subcommand{"leaf-key", federationLeafKey})
+				subcommand{"leaf-config", federationLeafConfig}, subcommand{"leaf-key", federationLeafKey},
+				subcommand{"age-key", federationAgeKey})
 		}
 	},
 }
@@ -169,5 +179,53 @@ func writeOutput(e *env, file, text string, mode os.FileMode) error {
 	if err := os.WriteFile(file, []byte(text), mode); err != nil {
 		return err
 	}
+	return nil
+}
+
+func federationAgeKey(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("federation age-key", flag.ContinueOnError)
+	out := fs.String("out", "", "write the identity to `FILE` (mode 0600)")
+	useVault := fs.Bool("vault", false, "store the identity in Vault KV (VAULT_ADDR, VAULT_TOKEN) for each --node")
+	nodeList := fs.String("node", "", "the administration's node `NAMES`, comma-separated, with --vault")
+	rest, err := e.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	var nodes []string
+	if *nodeList != "" {
+		nodes = strings.Split(*nodeList, ",")
+	}
+	if len(rest) > 0 {
+		return usagef("federation", "unexpected argument %q", rest[0])
+	}
+	if (*out == "") == !*useVault || (*useVault && len(nodes) == 0) {
+		return usagef("federation", "age-key needs --out FILE or --vault with --node NAME: the identity is a secret and is never printed")
+	}
+	id, err := sealed.Generate()
+	if err != nil {
+		return err
+	}
+	if *useVault {
+		client, err := api.NewClient(api.DefaultConfig())
+		if err != nil {
+			return fmt.Errorf("vault: %w", err)
+		}
+		if client.Token() == "" {
+			return errors.New("vault: set VAULT_TOKEN (a token that may write kv-cix/nodes/*) and VAULT_ADDR")
+		}
+		for _, n := range nodes {
+			if _, err := vault.WriteAgeIdentity(ctx, client, n, id.String()); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(e.stdout, "%s\n", id.Recipient())
+		fmt.Fprintf(e.stderr, "identity stored in Vault KV %s; add the recipient above to the manifest's age_recipient\n", vault.NodeAgeKV("{"+strings.Join(nodes, ",")+"}"))
+		return nil
+	}
+	if err := sealed.WriteFile(*out, id); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s\n", id.Recipient())
+	fmt.Fprintf(e.stderr, "identity written to %s; add the recipient above to the manifest's age_recipient\n", *out)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	fedconf "github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/nats-io/nkeys"
 )
 
@@ -88,4 +89,26 @@ func TestFederationUsageAndManifestErrors(t *testing.T) {
 	if !strings.Contains(r.stderr, `"FR" is not a member`) {
 		t.Fatalf("stderr %q", r.stderr)
 	}
+}
+
+func TestFederationAgeKey(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "keys", "age.key")
+	r := cix(t, "", "federation", "age-key", "--out", file).must(t, 0)
+	recipient := strings.TrimSpace(r.stdout)
+	id, err := sealed.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Recipient().String() != recipient || !strings.HasPrefix(recipient, "age1") {
+		t.Fatalf("printed %q, the file holds the identity of %s", recipient, id.Recipient())
+	}
+	if st, err := os.Stat(file); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, %v", st.Mode().Perm(), err)
+	}
+	if strings.Contains(r.stdout+r.stderr, "AGE-SECRET-KEY") {
+		t.Error("the identity was printed")
+	}
+	cix(t, "", "federation", "age-key", "--out", file).must(t, 1) // never replaced
+	cix(t, "", "federation", "age-key").must(t, 2)                // nowhere to put it
+	cix(t, "", "federation", "age-key", "--vault").must(t, 2)     // no node
 }

@@ -159,6 +159,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		return nil, err
 	}
 	nopts := node.Options{Identity: d.id, Verifier: ver, Bus: b, Feed: f, Revocations: rev, Logger: log, Federation: d.manifest}
+	if d.manifest != nil {
+		if nopts.AgeIdentity, err = d.loadAgeIdentity(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
 	nopts.Metrics = d.metrics
 	if d.creds != nil {
 		_, version := d.creds.current()

@@ -13,12 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	fed "github.com/cix-exchange/cix/internal/federation"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
+	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/synth"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/google/uuid"
@@ -38,7 +40,8 @@ type fedNet struct {
 	t       *testing.T
 	dir     string
 	hubFile string
-	hubMu   sync.Mutex // guards hub
+	ageIDs  map[string]*age.X25519Identity // each member's, as in its keystore
+	hubMu   sync.Mutex                     // guards hub
 	hub     *server.Server
 	cfgs    map[string]config.Config
 	nodesMu sync.Mutex // guards nodes
@@ -48,7 +51,7 @@ type fedNet struct {
 // startFedNet starts the hub and the nodes of NL, BE and DE (group benelux: NL and BE).
 func startFedNet(t *testing.T) *fedNet {
 	t.Helper()
-	f := &fedNet{t: t, dir: t.TempDir(), cfgs: map[string]config.Config{}, nodes: map[string]*testNode{}}
+	f := &fedNet{t: t, dir: t.TempDir(), cfgs: map[string]config.Config{}, nodes: map[string]*testNode{}, ageIDs: map[string]*age.X25519Identity{}}
 	codes := []string{"NL", "BE", "DE"}
 	var man strings.Builder
 	man.WriteString("federation: cix-test\nmembers:\n")
@@ -62,9 +65,17 @@ func startFedNet(t *testing.T) *fedNet {
 		pub, _ := kp.PublicKey()
 		env := "CIX_TEST_LEAF_SEED_" + c
 		t.Setenv(env, string(seed))
-		fmt.Fprintf(&man, "  - code: %s\n    name: Customs %s\n    nodes: [n1]\n    leaf_nkeys: [%s]\n", c, c, pub)
+		ageID, err := sealed.Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.ageIDs[c] = ageID
+		fmt.Fprintf(&man, "  - code: %s\n    name: Customs %s\n    nodes: [n1]\n    leaf_nkeys: [%s]\n    age_recipient: %s\n", c, c, pub, ageID.Recipient())
 		ks, err := trust.OpenDevKeystore(filepath.Join(f.dir, c, "keys"), c, "n1", nil)
 		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sealed.WriteFile(sealed.IdentityFile(filepath.Join(f.dir, c, "keys")), ageID); err != nil {
 			t.Fatal(err)
 		}
 		anchors[c] = ks.AnchorPath()

@@ -106,7 +106,7 @@ func TestWatchHitsEachKind(t *testing.T) {
 			})},
 		{kind: analystv1.WatchKind_WATCH_KIND_PERSON_DOCUMENT, value: "nx4512c8", field: "alert.seizure.persons[0].document.number",
 			alter: func(a *alertv1.Alert) {
-				a.Handling.PersonalData = true
+				a.Handling.PersonalData, a.Handling.PersonalDataAllMembersApproved = true, true
 				a.GetSeizure().Persons = []*alertv1.Person{{Role: alertv1.PersonRole_PERSON_ROLE_DRIVER, FamilyName: "Jansen",
 					Document: &alertv1.IdentityDocument{Type: "passport", Number: "NX4512C8", IssuingCountry: "NL"}}}
 			}},

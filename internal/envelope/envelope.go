@@ -3,7 +3,9 @@ package envelope
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	"google.golang.org/protobuf/proto"
@@ -13,6 +15,11 @@ import (
 // signature, so a payload signed as one type cannot be replayed as another.
 const (
 	PayloadTypeAlert = "application/vnd.cix.alert.v1+proto"
+	// PayloadTypeSealedAlert is an alert encrypted to the administrations of its audience
+	// (cix.alert.v1.SealedAlert, whose ciphertext is an age file of the Alert), signed by
+	// a node key. The signature covers the ciphertext: anyone can verify it, only the
+	// recipients can read the alert.
+	PayloadTypeSealedAlert = "application/vnd.cix.sealed-alert.v1+age"
 	// PayloadTypeRevocation is a revocation notice sealed by an administration.
 	PayloadTypeRevocation = "application/vnd.cix.revocation.v1+proto"
 	// PayloadTypeNotice is a recall or reclassification of an alert by its originator
@@ -181,6 +188,12 @@ type Opened[P any] struct {
 // its signatures with v. It succeeds when at least one signature verifies; the payload it
 // returns is exactly the bytes that were verified.
 func Open[P any](raw []byte, wantType string, v Verifier[P]) (*Opened[P], error) {
+	return OpenAny(raw, v, wantType)
+}
+
+// OpenAny is Open for an envelope whose payload type is one of wantTypes; the caller
+// tells them apart by Opened.Envelope.PayloadType.
+func OpenAny[P any](raw []byte, v Verifier[P], wantTypes ...string) (*Opened[P], error) {
 	if len(raw) > MaxEnvelopeSize {
 		return nil, Refuse(ReasonMalformedEnvelope, fmt.Sprintf("envelope of %d bytes exceeds %d", len(raw), MaxEnvelopeSize), nil)
 	}
@@ -188,8 +201,8 @@ func Open[P any](raw []byte, wantType string, v Verifier[P]) (*Opened[P], error)
 	if err := proto.Unmarshal(raw, env); err != nil {
 		return nil, Refuse(ReasonMalformedEnvelope, "not an envelope", err)
 	}
-	if env.GetPayloadType() != wantType {
-		return nil, Refuse(ReasonWrongPayloadType, fmt.Sprintf("payload type %q, want %q", truncate(env.GetPayloadType(), 128), wantType), nil)
+	if !slices.Contains(wantTypes, env.GetPayloadType()) {
+		return nil, Refuse(ReasonWrongPayloadType, fmt.Sprintf("payload type %q, want %q", truncate(env.GetPayloadType(), 128), strings.Join(wantTypes, `" or "`)), nil)
 	}
 	if len(env.GetSignatures()) == 0 {
 		return nil, Refuse(ReasonBadSignature, "no signature", nil)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cix-exchange/cix/internal/alert"
+	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/nats-io/nkeys"
 	"gopkg.in/yaml.v3"
@@ -48,6 +49,11 @@ type Member struct {
 	// the seed; only public keys appear here and in the hub configuration. More than one
 	// key allows a rotation without downtime.
 	LeafNkeys []string `yaml:"leaf_nkeys"`
+	// AgeRecipient is the administration's age X25519 recipient ("age1..."): alerts
+	// addressed to it (every audience but all members) are encrypted to this key. Its
+	// nodes hold the identity (cix federation age-key). Required to receive or send
+	// anything but all-members alerts.
+	AgeRecipient string `yaml:"age_recipient"`
 }
 
 // Group is a set of members that share a scope: a region or an operation's closed user
@@ -185,6 +191,11 @@ func (m *Manifest) Validate() error {
 		}
 		// Every leaf needs its own domain.
 		unique(domains, f+".domain", mb.Domain, domainRE.MatchString(mb.Domain), "is not lower-case letters, digits, '-' and '_' (at most 32)")
+		if mb.AgeRecipient != "" {
+			if _, err := sealed.ParseRecipient(mb.AgeRecipient); err != nil {
+				bad(f+".age_recipient", "not an age X25519 recipient (age1...)")
+			}
+		}
 		for j, k := range mb.LeafNkeys {
 			if !nkeys.IsValidPublicUserKey(k) {
 				bad(fmt.Sprintf("%s.leaf_nkeys[%d]", f, j), "not a public user nkey (U...)")
@@ -296,5 +307,28 @@ func (m *Manifest) GroupsOf(code string) []string {
 			out = append(out, g.Name)
 		}
 	}
+	return out
+}
+
+// Recipients returns the administrations that may read an alert of origin addressed to
+// groups and administrations: the origin, the members of the groups and the named
+// administrations, once each, sorted.
+func (m *Manifest) Recipients(origin string, groups, administrations []string) []string {
+	set := map[string]bool{origin: true}
+	for _, g := range groups {
+		if gr := m.Group(g); gr != nil {
+			for _, c := range gr.Members {
+				set[c] = true
+			}
+		}
+	}
+	for _, c := range administrations {
+		set[c] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	slices.Sort(out)
 	return out
 }

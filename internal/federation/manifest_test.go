@@ -64,6 +64,7 @@ func TestParseNamesTheField(t *testing.T) {
 		{"group of one", "    members: [NL, DE]\n", "    members: [NL]\n", "groups[1].members: a group needs at least two members"},
 		{"repeated group", "  - name: op-silver\n", "  - name: benelux\n", `groups[1].name: "benelux" repeats groups[0].name`},
 		{"leaf key", "    nodes: [de-1]\n", "    nodes: [de-1]\n    leaf_nkeys: [SUAXXX]\n", "members[2].leaf_nkeys[0]: not a public user nkey"},
+		{"age recipient", "    nodes: [de-1]\n", "    nodes: [de-1]\n    age_recipient: AGE-SECRET-KEY-1XYZ\n", "members[2].age_recipient: not an age X25519 recipient (age1...)"},
 		{"federation name", "federation: cix-test\n", "federation: cix test\n", `federation: "cix test"`},
 		{"hub listen", "groups:\n", "hub: {leafnode_listen: nowhere}\ngroups:\n", `hub.leafnode_listen: "nowhere"`},
 		{"hub tls", "groups:\n", "hub: {tls: {cert_file: a}}\ngroups:\n", "hub.tls: cert_file, key_file and ca_file are all required"},
@@ -198,4 +199,28 @@ func FuzzParseOutboundSubject(f *testing.F) {
 			t.Fatalf("%q parses to %q", subject, again)
 		}
 	})
+}
+
+func TestRecipients(t *testing.T) {
+	m, err := federation.Parse([]byte(validManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		origin         string
+		groups, admins []string
+		want           string
+	}{
+		{"NL", []string{"benelux"}, nil, "BE,NL"},
+		{"NL", nil, []string{"DE"}, "DE,NL"},
+		{"DE", []string{"op-silver"}, []string{"BE", "NL"}, "BE,DE,NL"},
+	} {
+		if got := strings.Join(m.Recipients(tc.origin, tc.groups, tc.admins), ","); got != tc.want {
+			t.Errorf("Recipients(%s, %v, %v) = %s, want %s", tc.origin, tc.groups, tc.admins, got, tc.want)
+		}
+	}
+	valid := strings.Replace(validManifest, "    nodes: [de-1]\n", "    nodes: [de-1]\n    age_recipient: age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p\n", 1)
+	if _, err := federation.Parse([]byte(valid)); err != nil {
+		t.Errorf("valid age recipient refused: %v", err)
+	}
 }

@@ -53,15 +53,45 @@ type Verified struct {
 // the subject must be one the signed audience names; on the shared stream (subjects
 // cix.alert.v1.<ORIGIN>.<kind>.<id>) the scope is all members. Otherwise the alert is
 // refused with ReasonAudienceMismatch: a relay or publisher widened its audience.
+//
+// VerifyAlert cannot read sealed alerts (PayloadTypeSealedAlert); VerifyAlertAs can.
 func VerifyAlert(v *trust.Verifier, subject string, raw []byte, storedAt, now time.Time) (*Verified, error) {
+	return VerifyAlertAs(v, nil, subject, raw, storedAt, now)
+}
+
+// VerifyAlertAs is VerifyAlert for recipient r, which also accepts alerts sealed to r:
+// it verifies the signature over the ciphertext first, checks the routing fields
+// against the subject, decrypts with r's identity, then checks the alert as VerifyAlert
+// does. With a manifest, r also refuses a scope it does not belong to and an alert to
+// some members only that arrives unencrypted.
+func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, storedAt, now time.Time) (*Verified, error) {
 	sOrigin, scope, sKind, sID, err := parseSubject(subject)
 	if err != nil {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
-	a := &alertv1.Alert{}
-	p, err := openPayload(v, raw, envelope.PayloadTypeAlert, storedAt, a)
+	opened, err := envelope.OpenAny(raw, v.At(storedAt), envelope.PayloadTypeAlert, envelope.PayloadTypeSealedAlert)
 	if err != nil {
 		return nil, err
+	}
+	p := opened.Signer
+	a := &alertv1.Alert{}
+	isSealed := opened.Envelope.GetPayloadType() == envelope.PayloadTypeSealedAlert
+	if isSealed {
+		if a, err = openSealed(r, opened.Envelope.GetPayload(), p, sOrigin, scope, sKind, sID); err != nil {
+			return nil, err
+		}
+	} else if err := proto.Unmarshal(opened.Envelope.GetPayload(), a); err != nil {
+		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.Alert", err)
+	}
+	if r != nil && r.Federation != nil {
+		if !scopeIncludes(r.Federation, scope, p.Administration, r.Administration) {
+			return nil, envelope.Refuse(envelope.ReasonAudienceMismatch, fmt.Sprintf(
+				"published on scope %s, which does not include %s", scope, r.Administration), nil)
+		}
+		if !isSealed && !alert.AllMembers(a.GetAudience()) {
+			return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
+				"alert to some members only (scope %s) arrived unencrypted", scope), nil)
+		}
 	}
 	if err := checkOrigin("alert", a.GetOrigin(), p, sOrigin); err != nil {
 		return nil, err

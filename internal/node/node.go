@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"filippo.io/age"
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
@@ -43,6 +44,10 @@ type Options struct {
 	// whose groups and administrations must exist in it. Nil: the single shared stream,
 	// where only all-members alerts can be published.
 	Federation *federation.Manifest
+	// AgeIdentity is the administration's age X25519 identity, whose recipient the
+	// manifest publishes: alerts to some members only are sealed to their recipients and
+	// read with it. Required to send or read them on the federation layout.
+	AgeIdentity *age.X25519Identity
 	// NATSCredentials, when set, reports the NATS credentials renewed from a service
 	// that can fail (Vault): trust.StateOK or trust.StateDegraded, why if degraded, and
 	// the version in use. NodeInfo includes it.
@@ -59,6 +64,7 @@ type Node struct {
 	feed        *feed.Feed
 	revocations *revocation.Service
 	fed         *federation.Manifest
+	rcpt        *Recipient // nil without a manifest
 	log         *slog.Logger
 	now         func() time.Time
 	workers     int
@@ -92,8 +98,12 @@ func New(o Options) (*Node, error) {
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}
 	}
+	var rcpt *Recipient
+	if o.Federation != nil {
+		rcpt = &Recipient{Administration: o.Identity.Administration(), Identity: o.AgeIdentity, Federation: o.Federation}
+	}
 	return &Node{
-		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, fed: o.Federation, log: o.Logger, now: o.Now,
+		rcpt: rcpt, id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, fed: o.Federation, log: o.Logger, now: o.Now,
 		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(), creds: o.NATSCredentials,
 		notices: newNoticeIndex(), acks: newAckQueue(), metrics: o.Metrics,
 	}, nil
@@ -159,7 +169,16 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	if err != nil {
 		return nil, err
 	}
-	data, p, err := n.sign(ctx, envelope.PayloadTypeAlert, a)
+	if err := n.checkHandling(ctx, a); err != nil {
+		return nil, err
+	}
+	var data []byte
+	var p *trust.Principal
+	if n.fed != nil && !alert.AllMembers(a.GetAudience()) {
+		data, p, err = n.sealAlert(ctx, a)
+	} else {
+		data, p, err = n.sign(ctx, envelope.PayloadTypeAlert, a)
+	}
 	if err != nil {
 		return nil, err
 	}

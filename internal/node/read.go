@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/cix-exchange/cix/internal/alert"
+	"github.com/cix-exchange/cix/internal/envelope"
 	"github.com/cix-exchange/cix/internal/feed"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
@@ -41,7 +42,7 @@ func (n *Node) Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	va, err := decodeEntry(e)
+	va, err := n.decodeEntry(e)
 	if err != nil {
 		return nil, err
 	}
@@ -63,13 +64,28 @@ func (n *Node) classify(va *nodev1.VerifiedAlert, origin string) bool {
 
 // decodeEntry turns a feed entry into the API's VerifiedAlert. Feed entries were verified
 // before they were stored, so a decoding failure here is a corrupted store.
-func decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
+//
+// A sealed alert is decrypted with the node's age identity: the feed keeps the envelope
+// as received, so what is stored at rest stays encrypted.
+func (n *Node) decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
 	env := &envelopev1.Envelope{}
 	if err := proto.Unmarshal(e.Envelope, env); err != nil {
 		return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
 	}
 	a := &alertv1.Alert{}
-	if err := proto.Unmarshal(env.GetPayload(), a); err != nil {
+	if env.GetPayloadType() == envelope.PayloadTypeSealedAlert {
+		sa := &alertv1.SealedAlert{}
+		if err := proto.Unmarshal(env.GetPayload(), sa); err != nil {
+			return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+		}
+		if n.rcpt == nil || n.rcpt.Identity == nil {
+			return nil, fmt.Errorf("feed entry %d: sealed alert and no age identity", e.Sequence)
+		}
+		var err error
+		if a, err = decryptAlert(sa.GetCiphertext(), n.rcpt.Identity); err != nil {
+			return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+		}
+	} else if err := proto.Unmarshal(env.GetPayload(), a); err != nil {
 		return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
 	}
 	return &nodev1.VerifiedAlert{
@@ -177,7 +193,7 @@ func (n *Node) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send
 // alertEvent is the event of an alert entry for a subscriber with filter: none when the
 // alert is recalled or does not match with the classification in force.
 func (n *Node) alertEvent(e *feed.Entry, filter *Filter) (*nodev1.SubscribeResponse, error) {
-	va, err := decodeEntry(e)
+	va, err := n.decodeEntry(e)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +230,7 @@ func (n *Node) noticeEvent(ctx context.Context, e *feed.Entry, filter *Filter) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	va, err := decodeEntry(ae)
+	va, err := n.decodeEntry(ae)
 	if err != nil {
 		return nil, err
 	}

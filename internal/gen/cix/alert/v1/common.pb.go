@@ -597,9 +597,13 @@ type Handling struct {
 	// Legal basis for sharing, e.g. "Naples II art. 15".
 	LegalBasis string `protobuf:"bytes,5,opt,name=legal_basis,json=legalBasis,proto3" json:"legal_basis,omitempty"`
 	// Operation or closed user group identifier, if any.
-	OperationId   string `protobuf:"bytes,6,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	OperationId string `protobuf:"bytes,6,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
+	// The publisher's explicit approval to send personal data to every member of the
+	// federation. Without it a node refuses an alert with personal_data whose audience is
+	// all members; it has no effect on other audiences.
+	PersonalDataAllMembersApproved bool `protobuf:"varint,7,opt,name=personal_data_all_members_approved,json=personalDataAllMembersApproved,proto3" json:"personal_data_all_members_approved,omitempty"`
+	unknownFields                  protoimpl.UnknownFields
+	sizeCache                      protoimpl.SizeCache
 }
 
 func (x *Handling) Reset() {
@@ -672,6 +676,13 @@ func (x *Handling) GetOperationId() string {
 		return x.OperationId
 	}
 	return ""
+}
+
+func (x *Handling) GetPersonalDataAllMembersApproved() bool {
+	if x != nil {
+		return x.PersonalDataAllMembersApproved
+	}
+	return false
 }
 
 // Who an alert is for, stated inside the signed payload so that a relay cannot widen
@@ -1268,7 +1279,7 @@ const file_cix_alert_v1_common_proto_rawDesc = "" +
 	"\x06Origin\x12&\n" +
 	"\x0eadministration\x18\x01 \x01(\tR\x0eadministration\x12\x16\n" +
 	"\x06office\x18\x02 \x01(\tR\x06office\x12\x12\n" +
-	"\x04node\x18\x03 \x01(\tR\x04node\"\xec\x01\n" +
+	"\x04node\x18\x03 \x01(\tR\x04node\"\xb8\x02\n" +
 	"\bHandling\x12#\n" +
 	"\x03tlp\x18\x01 \x01(\x0e2\x11.cix.alert.v1.TlpR\x03tlp\x12.\n" +
 	"\x04code\x18\x02 \x01(\x0e2\x1a.cix.alert.v1.HandlingCodeR\x04code\x12\"\n" +
@@ -1276,7 +1287,8 @@ const file_cix_alert_v1_common_proto_rawDesc = "" +
 	"\rpersonal_data\x18\x04 \x01(\bR\fpersonalData\x12\x1f\n" +
 	"\vlegal_basis\x18\x05 \x01(\tR\n" +
 	"legalBasis\x12!\n" +
-	"\foperation_id\x18\x06 \x01(\tR\voperationId\"m\n" +
+	"\foperation_id\x18\x06 \x01(\tR\voperationId\x12J\n" +
+	"\"personal_data_all_members_approved\x18\a \x01(\bR\x1epersonalDataAllMembersApproved\"m\n" +
 	"\bAudience\x12\x1f\n" +
 	"\vall_members\x18\x01 \x01(\bR\n" +
 	"allMembers\x12\x16\n" +
