@@ -318,7 +318,7 @@ func keys(m map[string]bool) []string {
 func deliver(ctx context.Context, o demoOptions, origin *fedNode, receivers []*fedNode, events <-chan arrival, out io.Writer) (*nodev1.VerifiedAlert, error) {
 	start := time.Now()
 	published := make(chan error, 1)
-	go func() { published <- publishAll(ctx, origin.node, synth.New(o.seed, origin.admin).NextN(o.count)) }()
+	go func() { published <- publishAll(ctx, origin.node, forAllMembers(synth.New(o.seed, origin.admin).NextN(o.count))) }()
 	got := map[string]int{}
 	var sample *nodev1.VerifiedAlert
 	timer := time.NewTimer(o.timeout)
@@ -508,4 +508,15 @@ func checkNoKeyFiles(fed *federation, out io.Writer) error {
 	fmt.Fprintf(out, "\nkeys: every node key is certified by its administration's Vault PKI; "+
 		"no private key on disk (no *.key file under %s)\n", fed.dir)
 	return nil
+}
+
+// forAllMembers makes generated alerts fit for the all-members scope: TLP:RED is for
+// named recipients only, so the few RED ones are shared as AMBER+STRICT here.
+func forAllMembers(as []*alertv1.Alert) []*alertv1.Alert {
+	for _, a := range as {
+		if h := a.GetHandling(); h.GetTlp() == alertv1.Tlp_TLP_RED {
+			h.Tlp = alertv1.Tlp_TLP_AMBER_STRICT
+		}
+	}
+	return as
 }

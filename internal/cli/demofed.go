@@ -22,8 +22,10 @@ import (
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
+	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/synth"
 	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/cix-exchange/cix/internal/vault"
 	"github.com/cix-exchange/cix/internal/vault/vaulttest"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -85,17 +87,31 @@ func startHubFederation(ctx context.Context, dir string, admins []string, vaults
 			return nil, err
 		}
 		defer os.Unsetenv(leafSeedEnv(a))
-		fmt.Fprintf(&man, "  - code: %s\n    name: Customs %s\n    nodes: [%s]\n    leaf_nkeys: [%s]\n", a, a, demoNode, pub)
+		// Each administration's age key: alerts for a group or named administrations are
+		// encrypted to their recipients' keys, which the manifest publishes.
+		ageID, err := sealed.Generate()
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&man, "  - code: %s\n    name: Customs %s\n    nodes: [%s]\n    leaf_nkeys: [%s]\n    age_recipient: %s\n",
+			a, a, demoNode, pub, ageID.Recipient())
 		if v := vaults[a]; v != nil {
 			fv, vcfg, anchor, err := prepareVault(ctx, dir, a, v)
 			if err != nil {
 				return nil, err
 			}
+			if _, err := vault.WriteAgeIdentity(ctx, v.Client, demoNode, ageID.String()); err != nil {
+				return nil, err
+			}
 			anchors[a], vcfgs[a], fvs[a] = anchor, vcfg, fv
 			continue
 		}
-		ks, err := trust.OpenDevKeystore(filepath.Join(dir, a, "keys"), a, demoNode, nil)
+		keys := filepath.Join(dir, a, "keys")
+		ks, err := trust.OpenDevKeystore(keys, a, demoNode, nil)
 		if err != nil {
+			return nil, err
+		}
+		if err := sealed.WriteFile(sealed.IdentityFile(keys), ageID); err != nil {
 			return nil, err
 		}
 		anchors[a] = ks.AnchorPath()
