@@ -318,7 +318,9 @@ func keys(m map[string]bool) []string {
 func deliver(ctx context.Context, o demoOptions, origin *fedNode, receivers []*fedNode, events <-chan arrival, out io.Writer) (*nodev1.VerifiedAlert, error) {
 	start := time.Now()
 	published := make(chan error, 1)
-	go func() { published <- publishAll(ctx, origin.node, forAllMembers(synth.New(o.seed, origin.admin).NextN(o.count))) }()
+	go func() {
+		published <- publishAll(ctx, origin.node, forAllMembers(synth.New(o.seed, origin.admin).NextN(o.count)))
+	}()
 	got := map[string]int{}
 	var sample *nodev1.VerifiedAlert
 	timer := time.NewTimer(o.timeout)
