@@ -143,9 +143,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	rev, err := revocation.Open(ctx, b.JetStream(), ver, f, cfg.Administration, revocation.Config{
+	rcfg := revocation.Config{
 		Replicas: cfg.NATS.Replicas, Consumer: "trust_" + cfg.Administration + "_" + strings.ReplaceAll(cfg.Node, "-", "_"),
-	}, log)
+	}
+	if d.manifest != nil { // notices cross administrations in the all-members scope
+		rcfg.Inbound, rcfg.Outbound = b.ReadStream(), federation.OutboundStream(cfg.Administration)
+	}
+	rev, err := revocation.Open(ctx, b.JetStream(), ver, f, cfg.Administration, rcfg, log)
 	if err != nil {
 		return nil, err
 	}
