@@ -43,6 +43,12 @@ type fedNet struct {
 	cfgs    map[string]config.Config
 	nodesMu sync.Mutex // guards nodes
 	nodes   map[string]*testNode
+	// For member directories (federated_trust_test.go): the members' anchor files, the
+	// manifest's text, the hub's options and the secretariat's key files.
+	anchors                   map[string]string
+	manifest                  string
+	hubOpts                   fed.HubOptions
+	secretariat, secretariatP string
 }
 
 // startFedNet starts the hub and the nodes of NL, BE and DE (group benelux: NL and BE).
@@ -85,6 +91,13 @@ func startFedNet(t *testing.T) *fedNet {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.anchors, f.manifest, f.hubOpts = anchors, man.String(), fed.HubOptions{
+		ClientListen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)), LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
+	}
+	f.secretariat, f.secretariatP = filepath.Join(f.dir, "secretariat.key"), filepath.Join(f.dir, "secretariat.pub")
+	if _, err := fed.GenerateSecretariatKey(f.secretariat, f.secretariatP); err != nil {
+		t.Fatal(err)
+	}
 	f.hubFile = filepath.Join(f.dir, "hub.conf")
 	if err := os.WriteFile(f.hubFile, []byte(hub), 0o600); err != nil {
 		t.Fatal(err)
@@ -98,7 +111,7 @@ func startFedNet(t *testing.T) *fedNet {
 		cfg.NATS.EmbeddedListen = "127.0.0.1:0"
 		cfg.Federation = config.Federation{
 			Manifest: manifestFile, HubURLs: []string{"nats-leaf://127.0.0.1:" + strconv.Itoa(hubLeaf)},
-			LeafNkeySeedEnv: "CIX_TEST_LEAF_SEED_" + c,
+			LeafNkeySeedEnv: "CIX_TEST_LEAF_SEED_" + c, SecretariatKey: f.secretariatP,
 		}
 		for _, o := range codes {
 			if o != c {

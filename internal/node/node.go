@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/alert"
@@ -58,7 +59,7 @@ type Node struct {
 	bus         *bus.Bus
 	feed        *feed.Feed
 	revocations *revocation.Service
-	fed         *federation.Manifest
+	fed         atomic.Pointer[federation.Manifest] // nil: the shared stream
 	log         *slog.Logger
 	now         func() time.Time
 	workers     int
@@ -92,11 +93,21 @@ func New(o Options) (*Node, error) {
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}
 	}
-	return &Node{
-		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, fed: o.Federation, log: o.Logger, now: o.Now,
+	n := &Node{
+		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now,
 		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(), creds: o.NATSCredentials,
 		notices: newNoticeIndex(), acks: newAckQueue(), metrics: o.Metrics,
-	}, nil
+	}
+	n.fed.Store(o.Federation)
+	return n, nil
+}
+
+// SetFederation replaces the manifest the node checks audiences against (a newer member
+// directory). Only on the federation layout.
+func (n *Node) SetFederation(m *federation.Manifest) {
+	if m != nil && n.fed.Load() != nil {
+		n.fed.Store(m)
+	}
 }
 
 // Administration is the node's administration.
@@ -177,7 +188,8 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 func (n *Node) alertSubjects(a *alertv1.Alert) ([]string, error) {
 	admin, kind := n.id.Administration(), alert.KindName(alert.Kind(a))
 	au := a.GetAudience()
-	if n.fed == nil {
+	fed := n.fed.Load()
+	if fed == nil {
 		if !alert.AllMembers(au) {
 			return nil, &alert.ValidationError{Subject: "alert " + a.Id, Violations: []alert.FieldViolation{{Field: "alert.audience",
 				Description: "this node has no federation manifest: only all members can be addressed"}}}
@@ -191,16 +203,16 @@ func (n *Node) alertSubjects(a *alertv1.Alert) ([]string, error) {
 	var vs []alert.FieldViolation
 	for i, g := range au.GetGroups() {
 		s := federation.ToGroup(g)
-		if n.fed.Group(g) == nil {
-			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%q is not a group of federation %s", g, n.fed.Federation)})
-		} else if n.fed.Audience(admin, s) == nil {
+		if fed.Group(g) == nil {
+			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%q is not a group of federation %s", g, fed.Federation)})
+		} else if fed.Audience(admin, s) == nil {
 			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%s is not a member of group %s", admin, g)})
 		}
 		out = append(out, federation.OutboundSubject(admin, s, kind, a.Id))
 	}
 	for i, c := range au.GetAdministrations() {
-		if n.fed.Member(c) == nil {
-			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.administrations[%d]", i), Description: fmt.Sprintf("%s is not a member of federation %s", c, n.fed.Federation)})
+		if fed.Member(c) == nil {
+			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.administrations[%d]", i), Description: fmt.Sprintf("%s is not a member of federation %s", c, fed.Federation)})
 		}
 		out = append(out, federation.OutboundSubject(admin, federation.ToMember(c), kind, a.Id))
 	}
