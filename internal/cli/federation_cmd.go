@@ -14,7 +14,7 @@ import (
 )
 
 var cmdFederation = &command{
-	name: "federation", args: "hub-config|leaf-config|leaf-key ...",
+	name: "federation", args: "hub-config|leaf-config|leaf-key|directory ...",
 	summary: "generate the hub's and an administration's NATS configuration from the federation manifest",
 	help: `
   cix federation hub-config MANIFEST [--out FILE] [--server-name NAME] [--client-listen H:P] [--leafnode-listen H:P]
@@ -22,6 +22,9 @@ var cmdFederation = &command{
                  [--seed-env VAR] [--store-dir DIR] [--listen H:P] [--server-name NAME]
                  [--tls-ca F --tls-cert F --tls-key F] [--local-auth-include F --local-account A]
   cix federation leaf-key --out FILE
+  cix federation directory keygen --key FILE --pub FILE
+  cix federation directory sign --manifest FILE --key FILE --version N --anchor CODE=FILE ... --out FILE
+  cix federation directory publish FILE --nats URL --origin CODE [--creds FILE]
 
 The federation manifest (YAML, deploy/nats/manifest.example.yaml) lists the members with
 their ISO codes, nodes, JetStream domains and leaf keys, and the groups (regions,
@@ -33,12 +36,18 @@ an administration's leaf server: JetStream in its own domain, connected to the h
 nkey seed is read from the environment variable --seed-env when nats-server starts,
 never written into the file. leaf-key generates a leaf's nkey: the seed goes to FILE
 (mode 0600; keep it in the administration's Vault KV), the public key, for the manifest's
-leaf_nkeys, is printed. Without --out, configurations are printed.`,
+leaf_nkeys, is printed. Without --out, configurations are printed.
+
+directory signs the member directory (the manifest, the members' trust anchors, a
+version) with the federation secretariat's key, and publishes it in the all-members
+scope of one member's leaf server; every node with federation.secretariat_key applies a
+newer version live (docs/transport.md, "Member directory").`,
 	raw: true,
 	flags: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, e *env, args []string) error {
 			return dispatch(ctx, e, fs, args, subcommand{"hub-config", federationHubConfig},
-				subcommand{"leaf-config", federationLeafConfig}, subcommand{"leaf-key", federationLeafKey})
+				subcommand{"leaf-config", federationLeafConfig}, subcommand{"leaf-key", federationLeafKey},
+				subcommand{"directory", federationDirectory})
 		}
 	},
 }

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/envelope"
+	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	"github.com/cix-exchange/cix/internal/trust"
+	"google.golang.org/protobuf/proto"
 )
 
 // The member directory is the manifest as the federation secretariat signs it, with every
@@ -217,6 +219,20 @@ func VerifyDirectory(raw []byte, pub ed25519.PublicKey) (*OpenedDirectory, error
 		od.Certs[code], _ = trust.ParseCertificatesPEM([]byte(p)) // checked
 	}
 	return od, nil
+}
+
+// PeekDirectory decodes a directory envelope's payload without verifying its
+// signature (the nodes do): for tools that need its version.
+func PeekDirectory(raw []byte) (Directory, error) {
+	env := &envelopev1.Envelope{}
+	if err := proto.Unmarshal(raw, env); err != nil {
+		return Directory{}, fmt.Errorf("not a signed directory: %w", err)
+	}
+	if env.GetPayloadType() != envelope.PayloadTypeDirectory {
+		return Directory{}, fmt.Errorf("payload type %q is not a member directory", clip(env.GetPayloadType()))
+	}
+	d, _, err := checkDirectory(env.GetPayload())
+	return d, err
 }
 
 // checkDirectory decodes a directory payload strictly and validates it.
