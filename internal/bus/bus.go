@@ -132,6 +132,25 @@ func openFederated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Bu
 		readFilter: federation.OutSubjectPrefix + ">", acks: acks, cfg: cfg}, nil
 }
 
+// UpdateInbound reshapes the inbound stream for manifest m (a newer member directory):
+// sources of a new member, or of a group's new scope, are added and those no longer
+// granted removed, live. Existing sources keep their position. Only on the federation
+// layout.
+func (b *Bus) UpdateInbound(ctx context.Context, m *federation.Manifest) error {
+	if !b.Federated() {
+		return errors.New("update inbound stream: not on the federation layout")
+	}
+	so := federation.StreamOptions{Replicas: b.cfg.Replicas, MaxAge: b.cfg.MaxAge, DuplicateWindow: b.cfg.DuplicateWindow}
+	inCfg, err := federation.InboundStreamConfig(m, b.cfg.Administration, so)
+	if err != nil {
+		return fmt.Errorf("update inbound stream: %w", err)
+	}
+	if _, err := EnsureStream(ctx, b.js, inCfg); err != nil {
+		return fmt.Errorf("update inbound stream %s: %w", inCfg.Name, err)
+	}
+	return nil
+}
+
 // Federated reports whether the bus is on the federation layout.
 func (b *Bus) Federated() bool { return b.cfg.Federation != nil }
 

@@ -17,7 +17,7 @@ import (
 )
 
 var cmdFederation = &command{
-	name: "federation", args: "hub-config|leaf-config|leaf-key|age-key ...",
+	name: "federation", args: "hub-config|leaf-config|leaf-key|age-key|directory ...",
 	summary: "generate the hub's and an administration's NATS configuration from the federation manifest",
 	help: `
   cix federation hub-config MANIFEST [--out FILE] [--server-name NAME] [--client-listen H:P] [--leafnode-listen H:P]
@@ -26,6 +26,9 @@ var cmdFederation = &command{
                  [--tls-ca F --tls-cert F --tls-key F] [--local-auth-include F --local-account A]
   cix federation leaf-key --out FILE
   cix federation age-key (--out FILE | --vault --node NAME[,NAME...])
+  cix federation directory keygen --key FILE --pub FILE
+  cix federation directory sign --manifest FILE --key FILE --version N --anchor CODE=FILE ... --out FILE
+  cix federation directory publish FILE --nats URL --origin CODE [--creds FILE]
 
 The federation manifest (YAML, deploy/nats/manifest.example.yaml) lists the members with
 their ISO codes, nodes, JetStream domains and leaf keys, and the groups (regions,
@@ -42,13 +45,18 @@ which its nodes read the alerts sealed to it (every audience but all members): t
 identity goes to FILE (mode 0600; data_dir/keys/age.key with the dev keystore) or, with
 --vault (VAULT_ADDR, VAULT_TOKEN of an operator), to Vault KV kv-cix/nodes/NAME/age for
 each node NAME; the recipient, for the manifest's age_recipient, is printed. Without
---out, configurations are printed.`,
+--out, configurations are printed.
+
+directory signs the member directory (the manifest, the members' trust anchors, a
+version) with the federation secretariat's key, and publishes it in the all-members
+scope of one member's leaf server; every node with federation.secretariat_key applies a
+newer version live (docs/transport.md, "Member directory").`,
 	raw: true,
 	flags: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, e *env, args []string) error {
 			return dispatch(ctx, e, fs, args, subcommand{"hub-config", federationHubConfig},
 				subcommand{"leaf-config", federationLeafConfig}, subcommand{"leaf-key", federationLeafKey},
-				subcommand{"age-key", federationAgeKey})
+				subcommand{"age-key", federationAgeKey}, subcommand{"directory", federationDirectory})
 		}
 	},
 }

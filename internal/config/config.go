@@ -70,6 +70,11 @@ type Federation struct {
 	// user nkey seed at start (its public key is in the manifest's leaf_nkeys). The seed
 	// is read by nats-server's configuration parser and never written to a file.
 	LeafNkeySeedEnv string `yaml:"leaf_nkey_seed_env"`
+	// SecretariatKey is the federation secretariat's public key (PKIX PEM, or a
+	// certificate): the node then follows the signed member directory and applies each
+	// newer version live (docs/transport.md, "Member directory"). Empty: the manifest
+	// file is used as it was at start.
+	SecretariatKey string `yaml:"secretariat_key"`
 }
 
 // Federated reports whether the node is on the federation layout.
@@ -537,6 +542,9 @@ func (c Config) validateFederation(bad func(key, format string, args ...any)) {
 	if !c.Federated() {
 		if len(f.HubURLs) > 0 {
 			bad("federation.hub_urls", "set, but federation.manifest is not")
+		}
+		if f.SecretariatKey != "" {
+			bad("federation.secretariat_key", "set, but federation.manifest is not")
 		}
 		return
 	}

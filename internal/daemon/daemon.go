@@ -40,14 +40,16 @@ type Daemon struct {
 	ns  *server.Server // embedded server, nil when joining external ones
 	// manifest is the federation manifest, nil on the single shared stream.
 	manifest *federation.Manifest
-	nc       *nats.Conn
-	closed   chan struct{}      // closed by NATS once nc is closed (after Drain)
-	ks       *trust.DevKeystore // dev keystore, nil with Vault
-	id       trust.Identity
-	anchor   string // PEM file of the administration's anchor
-	vault    *vaultIdentity
-	node     *node.Node
-	watch    *watch.Service
+	// directory follows the signed member directory; nil without a secretariat key.
+	directory *directoryFollower
+	nc        *nats.Conn
+	closed    chan struct{}      // closed by NATS once nc is closed (after Drain)
+	ks        *trust.DevKeystore // dev keystore, nil with Vault
+	id        trust.Identity
+	anchor    string // PEM file of the administration's anchor
+	vault     *vaultIdentity
+	node      *node.Node
+	watch     *watch.Service
 	// readStream is the stream the node receives from: CIX_ALERTS, or CIX_IN_<ADMIN> in
 	// federation mode.
 	readStream string
@@ -143,9 +145,13 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	rev, err := revocation.Open(ctx, b.JetStream(), ver, f, cfg.Administration, revocation.Config{
+	rcfg := revocation.Config{
 		Replicas: cfg.NATS.Replicas, Consumer: "trust_" + cfg.Administration + "_" + strings.ReplaceAll(cfg.Node, "-", "_"),
-	}, log)
+	}
+	if d.manifest != nil { // notices cross administrations in the all-members scope
+		rcfg.Inbound, rcfg.Outbound = b.ReadStream(), federation.OutboundStream(cfg.Administration)
+	}
+	rev, err := revocation.Open(ctx, b.JetStream(), ver, f, cfg.Administration, rcfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -176,6 +182,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}
 	if err := d.node.LoadNotices(ctx); err != nil {
 		return nil, err
+	}
+	if d.manifest != nil && cfg.Federation.SecretariatKey != "" {
+		pub, err := federation.LoadSecretariatKey(cfg.Federation.SecretariatKey)
+		if err != nil {
+			return nil, err
+		}
+		if d.directory, err = startDirectory(ctx, pub, cfg.Administration, cfg.Node, d.manifest.Federation,
+			ver, d.node, b, f, cfg.NATS.Replicas, log); err != nil {
+			return nil, err
+		}
 	}
 	if d.watch, err = watch.Open(ctx, b.JetStream(), d.node, watch.Config{
 		Administration: cfg.Administration, Node: cfg.Node, Replicas: cfg.NATS.Replicas,
@@ -436,6 +452,15 @@ func (d *Daemon) NATSURL() string {
 
 // AnchorPath is the PEM file of the administration's trust anchor, for other nodes.
 func (d *Daemon) AnchorPath() string { return d.anchor }
+
+// DirectoryVersion is the member directory version the node applies; 0 while it uses
+// its manifest file (or follows no directory).
+func (d *Daemon) DirectoryVersion() uint64 {
+	if d.directory == nil {
+		return 0
+	}
+	return d.directory.Version()
+}
 
 // Node is the running node.
 func (d *Daemon) Node() *node.Node { return d.node }

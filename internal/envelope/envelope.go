@@ -28,6 +28,9 @@ const (
 	// PayloadTypeNoticeAck is a receiving node's acknowledgement of a notice
 	// (cix.alert.v1.NoticeAck), signed by its node key.
 	PayloadTypeNoticeAck = "application/vnd.cix.notice-ack.v1+proto"
+	// PayloadTypeDirectory is the federation's member directory (canonical JSON),
+	// signed by the federation secretariat's key.
+	PayloadTypeDirectory = "application/vnd.cix.directory.v1+json"
 )
 
 // MaxEnvelopeSize bounds what Open accepts, before any decoding.

@@ -25,7 +25,7 @@ func (n *Node) checkHandling(ctx context.Context, a *alertv1.Alert) error {
 		vs = append(vs, alert.FieldViolation{Field: "alert.handling.personal_data_all_members_approved",
 			Description: "the alert holds personal data and is addressed to all members: address groups or administrations, or set this to approve sending it to every member"})
 	}
-	if all && n.fed != nil && h.GetTlp() == alertv1.Tlp_TLP_RED {
+	if all && n.fed.Load() != nil && h.GetTlp() == alertv1.Tlp_TLP_RED {
 		vs = append(vs, alert.FieldViolation{Field: "alert.handling.tlp",
 			Description: "TLP:RED is for named recipients: address groups or administrations, not all members"})
 	}

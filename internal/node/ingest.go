@@ -113,6 +113,14 @@ func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, 
 	return &Verified{Alert: a, Signer: p, id: a.GetId(), origin: p.Administration, supersedes: a.GetSupersedes()}, nil
 }
 
+// handledElsewhere reports whether subject, of the inbound stream, is a member directory
+// or a revocation notice in the all-members scope: the directory follower and the
+// revocation service (which sources them into the trust stream) verify those.
+func handledElsewhere(subject string) bool {
+	_, s, kind, _, err := federation.ParseOutboundSubject(subject)
+	return err == nil && s.Kind == federation.ScopeAll && (kind == federation.KindDirectory || kind == federation.KindRevocation)
+}
+
 // parseSubject splits a subject of either layout: the federation's outbound subjects and
 // the shared stream's alert subjects, whose scope is all members.
 func parseSubject(subject string) (origin string, scope federation.Scope, kind, id string, err error) {
@@ -325,6 +333,9 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 		id  string
 		err error
 		seq uint64
+		// skip: a message of the inbound stream that other services read (directory,
+		// revocation notices); neither stored nor quarantined here.
+		skip bool
 	}
 	res := make([]result, len(batch))
 	now := n.now()
@@ -349,6 +360,10 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 					storedAt = now
 				}
 				res[i].seq = d.seq
+				if n.bus.Federated() && handledElsewhere(d.subject) {
+					res[i].skip = true
+					continue
+				}
 				if strings.HasPrefix(d.subject, ownPrefix) {
 					if v, ok := n.own.take(ownKey(d.subject, d.data)); ok { // signed here, unchanged
 						res[i].v, res[i].id = v, v.id
@@ -369,6 +384,9 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 	var stored []*Verified
 	inBatch := map[string]bool{} // alert ids of this batch: one alert arrives once per scope
 	for i, r := range res {
+		if r.skip {
+			continue
+		}
 		if r.err == nil && r.v.Notice != nil {
 			if r.err = n.admitNotice(ctx, r.v, stored); r.err != nil && envelope.ReasonOf(r.err) == 0 {
 				return r.err // whether the alert is held is unknown: retry the batch

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -63,8 +64,8 @@ type Node struct {
 	bus         *bus.Bus
 	feed        *feed.Feed
 	revocations *revocation.Service
-	fed         *federation.Manifest
-	rcpt        *Recipient // nil without a manifest
+	fed         atomic.Pointer[federation.Manifest] // nil: the shared stream
+	ageID       *age.X25519Identity                 // reads alerts sealed to this administration; nil without one
 	log         *slog.Logger
 	now         func() time.Time
 	workers     int
@@ -98,15 +99,31 @@ func New(o Options) (*Node, error) {
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}
 	}
-	var rcpt *Recipient
-	if o.Federation != nil {
-		rcpt = &Recipient{Administration: o.Identity.Administration(), Identity: o.AgeIdentity, Federation: o.Federation}
-	}
-	return &Node{
-		rcpt: rcpt, id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, fed: o.Federation, log: o.Logger, now: o.Now,
+	n := &Node{
+		id: o.Identity, ver: o.Verifier, bus: o.Bus, feed: o.Feed, revocations: o.Revocations, log: o.Logger, now: o.Now, ageID: o.AgeIdentity,
 		workers: o.VerifyWorkers, batch: o.IngestBatch, own: newOwnSet(), creds: o.NATSCredentials,
 		notices: newNoticeIndex(), acks: newAckQueue(), metrics: o.Metrics,
-	}, nil
+	}
+	n.fed.Store(o.Federation)
+	return n, nil
+}
+
+// recipient is what reading sealed alerts takes, with the manifest in force; nil on the
+// shared stream.
+func (n *Node) recipient() *Recipient {
+	fed := n.fed.Load()
+	if fed == nil {
+		return nil
+	}
+	return &Recipient{Administration: n.id.Administration(), Identity: n.ageID, Federation: fed}
+}
+
+// SetFederation replaces the manifest the node checks audiences against (a newer member
+// directory). Only on the federation layout.
+func (n *Node) SetFederation(m *federation.Manifest) {
+	if m != nil && n.fed.Load() != nil {
+		n.fed.Store(m)
+	}
 }
 
 // Administration is the node's administration.
@@ -174,7 +191,7 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	}
 	var data []byte
 	var p *trust.Principal
-	if n.fed != nil && !alert.AllMembers(a.GetAudience()) {
+	if n.fed.Load() != nil && !alert.AllMembers(a.GetAudience()) {
 		data, p, err = n.sealAlert(ctx, a)
 	} else {
 		data, p, err = n.sign(ctx, envelope.PayloadTypeAlert, a)
@@ -196,7 +213,8 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 func (n *Node) alertSubjects(a *alertv1.Alert) ([]string, error) {
 	admin, kind := n.id.Administration(), alert.KindName(alert.Kind(a))
 	au := a.GetAudience()
-	if n.fed == nil {
+	fed := n.fed.Load()
+	if fed == nil {
 		if !alert.AllMembers(au) {
 			return nil, &alert.ValidationError{Subject: "alert " + a.Id, Violations: []alert.FieldViolation{{Field: "alert.audience",
 				Description: "this node has no federation manifest: only all members can be addressed"}}}
@@ -210,16 +228,16 @@ func (n *Node) alertSubjects(a *alertv1.Alert) ([]string, error) {
 	var vs []alert.FieldViolation
 	for i, g := range au.GetGroups() {
 		s := federation.ToGroup(g)
-		if n.fed.Group(g) == nil {
-			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%q is not a group of federation %s", g, n.fed.Federation)})
-		} else if n.fed.Audience(admin, s) == nil {
+		if fed.Group(g) == nil {
+			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%q is not a group of federation %s", g, fed.Federation)})
+		} else if fed.Audience(admin, s) == nil {
 			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%s is not a member of group %s", admin, g)})
 		}
 		out = append(out, federation.OutboundSubject(admin, s, kind, a.Id))
 	}
 	for i, c := range au.GetAdministrations() {
-		if n.fed.Member(c) == nil {
-			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.administrations[%d]", i), Description: fmt.Sprintf("%s is not a member of federation %s", c, n.fed.Federation)})
+		if fed.Member(c) == nil {
+			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.administrations[%d]", i), Description: fmt.Sprintf("%s is not a member of federation %s", c, fed.Federation)})
 		}
 		out = append(out, federation.OutboundSubject(admin, federation.ToMember(c), kind, a.Id))
 	}

@@ -30,7 +30,7 @@ func (n *Node) verifyReceived(subject string, raw []byte, storedAt, now time.Tim
 	if isNoticeSubject(subject) {
 		return VerifyNotice(n.ver, subject, raw, storedAt, now)
 	}
-	return VerifyAlertAs(n.ver, n.rcpt, subject, raw, storedAt, now)
+	return VerifyAlertAs(n.ver, n.recipient(), subject, raw, storedAt, now)
 }
 
 // isNoticeSubject reports whether subject is cix.alert.v1.<ORIGIN>.notice.<...>.

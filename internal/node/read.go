@@ -78,11 +78,11 @@ func (n *Node) decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
 		if err := proto.Unmarshal(env.GetPayload(), sa); err != nil {
 			return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
 		}
-		if n.rcpt == nil || n.rcpt.Identity == nil {
+		if n.fed.Load() == nil || n.ageID == nil {
 			return nil, fmt.Errorf("feed entry %d: sealed alert and no age identity", e.Sequence)
 		}
 		var err error
-		if a, err = decryptAlert(sa.GetCiphertext(), n.rcpt.Identity); err != nil {
+		if a, err = decryptAlert(sa.GetCiphertext(), n.ageID); err != nil {
 			return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
 		}
 	} else if err := proto.Unmarshal(env.GetPayload(), a); err != nil {

@@ -34,11 +34,12 @@ type Recipient struct {
 func (n *Node) sealAlert(ctx context.Context, a *alertv1.Alert) ([]byte, *trust.Principal, error) {
 	au := a.GetAudience()
 	var to []age.Recipient
-	for _, c := range n.fed.Recipients(n.id.Administration(), au.GetGroups(), au.GetAdministrations()) {
-		m := n.fed.Member(c)
+	fed := n.fed.Load()
+	for _, c := range fed.Recipients(n.id.Administration(), au.GetGroups(), au.GetAdministrations()) {
+		m := fed.Member(c)
 		if m == nil || m.AgeRecipient == "" {
 			return nil, nil, fmt.Errorf("%w: alert.audience: %s has no age_recipient in the manifest of federation %s, so nothing can be encrypted to it",
-				ErrFailedPrecondition, c, n.fed.Federation)
+				ErrFailedPrecondition, c, fed.Federation)
 		}
 		r, err := sealed.ParseRecipient(m.AgeRecipient)
 		if err != nil {

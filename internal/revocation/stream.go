@@ -11,6 +11,7 @@ import (
 
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/feed"
 	trustv1 "github.com/cix-exchange/cix/internal/gen/cix/trust/v1"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -42,6 +43,22 @@ type Config struct {
 	Replicas int
 	// Consumer is this node's durable consumer name, unique per node.
 	Consumer string
+	// Inbound and Outbound, on the federation layout (docs/transport.md), are the
+	// administration's inbound and outbound streams. Notices then cross administrations
+	// in the all-members scope (kind revocation): Publish puts this administration's
+	// notices on Outbound, and the trust stream has no subjects of its own but sources
+	// every member's notices from Inbound, mapped onto its usual subjects. Empty: the
+	// trust stream is shared by every node of one NATS system.
+	Inbound, Outbound string
+}
+
+// federationSource is the trust stream's source on the federation layout: the
+// revocation notices of every member in the inbound stream, under cix.trust.v1.
+func federationSource(inbound string) *jetstream.StreamSource {
+	return &jetstream.StreamSource{Name: inbound, SubjectTransforms: []jetstream.SubjectTransformConfig{{
+		Source:      federation.OutSubjectPrefix + "*.all." + federation.KindRevocation + ".*",
+		Destination: SubjectPrefix + "{{wildcard(1)}}.revocation.{{wildcard(2)}}",
+	}}}
 }
 
 // Service keeps a node's verifier in step with the federation's revocation notices and
@@ -53,8 +70,10 @@ type Service struct {
 	ver    *trust.Verifier
 	feed   *feed.Feed
 	admin  string
-	log    *slog.Logger
-	now    func() time.Time
+	// outbound is the administration's outbound stream on the federation layout.
+	outbound string
+	log      *slog.Logger
+	now      func() time.Time
 
 	mu      sync.Mutex
 	applied []*trustv1.Revocation
@@ -71,13 +90,20 @@ func Open(ctx context.Context, js jetstream.JetStream, ver *trust.Verifier, f *f
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st, err := bus.EnsureStream(ctx, js, jetstream.StreamConfig{
+	sc := jetstream.StreamConfig{
 		Name: Stream, Subjects: []string{SubjectPrefix + ">"}, Storage: jetstream.FileStorage,
 		Replicas: cfg.Replicas, Retention: jetstream.LimitsPolicy, Discard: jetstream.DiscardNew,
 		MaxMsgsPerSubject: 1, DiscardNewPerSubject: true, MaxMsgSize: envelope.MaxEnvelopeSize,
 		Duplicates: 2 * time.Minute, DenyDelete: true, DenyPurge: true,
 		Description: "cix revocation notices, kept for good",
-	})
+	}
+	if cfg.Inbound != "" {
+		// Only what came through the inbound stream: no client of the account can put a
+		// notice (or squat a notice's subject) here directly.
+		sc.Subjects, sc.Sources = nil, []*jetstream.StreamSource{federationSource(cfg.Inbound)}
+		sc.Description = "cix revocation notices of every member, sourced from " + cfg.Inbound + ", kept for good"
+	}
+	st, err := bus.EnsureStream(ctx, js, sc)
 	if err != nil {
 		return nil, fmt.Errorf("trust stream: %w", err)
 	}
@@ -89,7 +115,7 @@ func Open(ctx context.Context, js jetstream.JetStream, ver *trust.Verifier, f *f
 		return nil, fmt.Errorf("trust stream consumer: %w", err)
 	}
 	return &Service{
-		js: js, stream: st, cons: cons, ver: ver, feed: f, admin: admin, log: log, now: time.Now,
+		js: js, stream: st, cons: cons, ver: ver, feed: f, admin: admin, log: log, now: time.Now, outbound: cfg.Outbound,
 		seen: map[string]bool{}, ready: make(chan struct{}),
 	}, nil
 }
@@ -245,7 +271,12 @@ func (s *Service) Publish(ctx context.Context, raw []byte) (*trustv1.Revocation,
 			fmt.Sprintf("notice of %s; this node publishes for %s", o.Revoked.Administration, s.admin), nil)
 	}
 	m := &nats.Msg{Subject: Subject(s.admin, o.Notice.GetId()), Data: raw}
-	ack, err := s.js.PublishMsg(ctx, m, jetstream.WithMsgID(o.Notice.GetId()), jetstream.WithExpectStream(Stream))
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(o.Notice.GetId()), jetstream.WithExpectStream(Stream)}
+	if s.outbound != "" { // every member sources it from there
+		m.Subject = federation.RevocationSubject(s.admin, o.Notice.GetId())
+		opts = []jetstream.PublishOpt{jetstream.WithMsgID(m.Subject), jetstream.WithExpectStream(s.outbound)}
+	}
+	ack, err := s.js.PublishMsg(ctx, m, opts...)
 	duplicate := ack != nil && ack.Duplicate
 	if bus.IsSubjectTaken(err) { // stored earlier, beyond the duplicate window
 		err, duplicate = nil, true

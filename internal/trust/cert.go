@@ -89,6 +89,10 @@ func nodeIdentity(c *x509.Certificate) (admin, node string, err error) {
 	return "", "", errors.New("certificate names no cix node")
 }
 
+// AnchorAdministration returns the administration of a trust anchor from its subject,
+// or why the certificate is not a trust anchor.
+func AnchorAdministration(c *x509.Certificate) (string, error) { return anchorAdministration(c) }
+
 // anchorAdministration returns the administration of a trust anchor from its subject.
 func anchorAdministration(c *x509.Certificate) (string, error) {
 	if !c.IsCA {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -65,6 +66,43 @@ func (v *Verifier) AddAnchor(a *x509.Certificate) error {
 		sort.Strings(v.admins)
 	}
 	pool.AddCert(a)
+	return nil
+}
+
+// SetAnchors replaces the trust anchors of admin with anchors (none: nothing of admin
+// verifies any more) and forgets the chains of admin verified under the old ones, so a
+// removed anchor stops verifying at once. Every anchor must be one of admin.
+func (v *Verifier) SetAnchors(admin string, anchors []*x509.Certificate) error {
+	pool := x509.NewCertPool()
+	for _, a := range anchors {
+		got, err := anchorAdministration(a)
+		if err != nil {
+			return fmt.Errorf("set trust anchors of %s: %w", admin, err)
+		}
+		if got != admin {
+			return fmt.Errorf("set trust anchors of %s: %q is an anchor of %s", admin, a.Subject.String(), got)
+		}
+		pool.AddCert(a)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_, had := v.anchors[admin]
+	switch {
+	case len(anchors) == 0:
+		delete(v.anchors, admin)
+		v.admins = slices.DeleteFunc(v.admins, func(s string) bool { return s == admin })
+	default:
+		v.anchors[admin] = pool
+		if !had {
+			v.admins = append(v.admins, admin)
+			sort.Strings(v.admins)
+		}
+	}
+	for id, c := range v.cache {
+		if c.principal.Administration == admin {
+			delete(v.cache, id)
+		}
+	}
 	return nil
 }
 
