@@ -31,6 +31,8 @@ import (
 	"github.com/cix-exchange/cix/internal/watch"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 )
 
 // Daemon is a running node.
@@ -43,13 +45,18 @@ type Daemon struct {
 	// directory follows the signed member directory; nil without a secretariat key.
 	directory *directoryFollower
 	nc        *nats.Conn
-	closed    chan struct{}      // closed by NATS once nc is closed (after Drain)
-	ks        *trust.DevKeystore // dev keystore, nil with Vault
-	id        trust.Identity
-	anchor    string // PEM file of the administration's anchor
-	vault     *vaultIdentity
-	node      *node.Node
-	watch     *watch.Service
+	closed    chan struct{} // closed by NATS once nc is closed (after Drain)
+	// pc is the connection to the embedded leaf's private account (federation.PrivateAccount,
+	// not bound to the hub) holding the node's private streams; nil outside federation
+	// mode with an embedded leaf, where nc holds everything. pclosed is closed once pc is.
+	pc      *nats.Conn
+	pclosed chan struct{}
+	ks      *trust.DevKeystore // dev keystore, nil with Vault
+	id      trust.Identity
+	anchor  string // PEM file of the administration's anchor
+	vault   *vaultIdentity
+	node    *node.Node
+	watch   *watch.Service
 	// readStream is the stream the node receives from: CIX_ALERTS, or CIX_IN_<ADMIN> in
 	// federation mode.
 	readStream string
@@ -82,7 +89,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	log = log.With("administration", cfg.Administration, "node", cfg.Node)
-	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{}), metrics: metrics.New()}
+	d = &Daemon{cfg: cfg, log: log, cancel: cancel, done: make(chan struct{}), closed: make(chan struct{}), pclosed: make(chan struct{}), metrics: metrics.New()}
 	defer func(started *Daemon) { // not d: returning nil, err sets d to nil
 		if err != nil {
 			cancel()
@@ -138,7 +145,16 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 		return nil, err
 	}
 	d.readStream = b.ReadStream()
-	f, err := feed.Open(ctx, b.JetStream(), feed.Config{
+	// The private streams (feed, quarantine, state, watchlist, directory cache) go to the
+	// private account when there is one; the bus and the revocation notices (which travel
+	// on the inbound and outbound streams) stay in the account bound to the hub.
+	pjs := b.JetStream()
+	if d.pc != nil {
+		if pjs, err = jetstream.New(d.pc, jetstream.WithPublishAsyncMaxPending(4096)); err != nil {
+			return nil, fmt.Errorf("private jetstream: %w", err)
+		}
+	}
+	f, err := feed.Open(ctx, pjs, feed.Config{
 		Node: cfg.Administration + "-" + cfg.Node, Replicas: cfg.NATS.Replicas,
 		MaxAge: time.Duration(cfg.NATS.FeedRetention), QuarantineMaxAge: time.Duration(cfg.NATS.QuarantineRetention),
 	})
@@ -189,11 +205,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 			return nil, err
 		}
 		if d.directory, err = startDirectory(ctx, pub, cfg.Administration, cfg.Node, d.manifest.Federation,
-			ver, d.node, b, f, cfg.NATS.Replicas, log); err != nil {
+			ver, d.node, b, pjs, f, cfg.NATS.Replicas, log); err != nil {
 			return nil, err
 		}
 	}
-	if d.watch, err = watch.Open(ctx, b.JetStream(), d.node, watch.Config{
+	if d.watch, err = watch.Open(ctx, pjs, d.node, watch.Config{
 		Administration: cfg.Administration, Node: cfg.Node, Replicas: cfg.NATS.Replicas,
 	}, log); err != nil {
 		return nil, err
@@ -289,8 +305,13 @@ func (d *Daemon) connect() error {
 	}
 	if d.cfg.Embedded() {
 		var err error
+		var private nkeys.KeyPair // the private account's user, federation mode only
 		if d.manifest != nil {
-			if d.ns, err = d.startLeaf(); err == nil {
+			if private, err = nkeys.CreateUser(); err != nil {
+				return fmt.Errorf("private account nkey: %w", err)
+			}
+			pub, _ := private.PublicKey()
+			if d.ns, err = d.startLeaf(pub); err == nil {
 				d.awaitHub(leafHubWait)
 			}
 		} else {
@@ -305,6 +326,14 @@ func (d *Daemon) connect() error {
 		d.nc, err = nats.Connect("", opts...)
 		if err != nil {
 			return fmt.Errorf("connect to embedded nats: %w", err)
+		}
+		if private != nil {
+			pub, _ := private.PublicKey()
+			d.pc, err = nats.Connect("", nats.Name(d.natsName()+" private"), nats.InProcessServer(d.ns),
+				nats.Nkey(pub, private.Sign), nats.ClosedHandler(func(*nats.Conn) { close(d.pclosed) }))
+			if err != nil {
+				return fmt.Errorf("connect to the embedded leaf's private account: %w", err)
+			}
 		}
 		return nil
 	}
@@ -327,8 +356,10 @@ func (d *Daemon) connect() error {
 // from the configuration federation.LeafConfig generates (written to the data
 // directory; the nkey seed stays in the environment variable it names): JetStream in
 // the administration's own domain, the cix streams in the local account bound to the
-// administration's account at the hub.
-func (d *Daemon) startLeaf() (*server.Server, error) {
+// administration's account at the hub, and the node's private streams in a second
+// account (federation.PrivateAccount) that is not bound to the hub, whose one user is
+// privateNkey (the node's in-process connection; its seed never leaves the node).
+func (d *Daemon) startLeaf(privateNkey string) (*server.Server, error) {
 	listen := d.cfg.NATS.EmbeddedListen
 	if listen == "" {
 		listen = federation.DefaultLeafClientListen // not opened: in-process only, below
@@ -339,6 +370,7 @@ func (d *Daemon) startLeaf() (*server.Server, error) {
 		ClientListen: listen,
 		StoreDir:     d.cfg.NATSStoreDir(),
 		NkeySeedEnv:  d.cfg.Federation.LeafNkeySeedEnv,
+		PrivateNkey:  privateNkey,
 	})
 	if err != nil {
 		return nil, err
@@ -421,6 +453,15 @@ func (d *Daemon) close() {
 			}
 		}
 		d.nc.Close()
+	}
+	if d.pc != nil {
+		if d.pc.Drain() == nil {
+			select {
+			case <-d.pclosed:
+			case <-time.After(2 * time.Second):
+			}
+		}
+		d.pc.Close()
 	}
 	if d.creds != nil {
 		d.creds.wipe()

@@ -50,9 +50,10 @@ type directoryFollower struct {
 }
 
 func startDirectory(ctx context.Context, pub ed25519.PublicKey, admin, nodeName, fedName string,
-	ver *trust.Verifier, n *node.Node, b *bus.Bus, f *feed.Feed, replicas int, log *slog.Logger) (*directoryFollower, error) {
+	ver *trust.Verifier, n *node.Node, b *bus.Bus, private jetstream.JetStream, f *feed.Feed, replicas int, log *slog.Logger) (*directoryFollower, error) {
 	js := b.JetStream()
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	// The applied directory is the node's own: in the private account (daemon.go).
+	kv, err := private.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: DirectoryBucket, Description: "member directory applied by each node", History: 1, Replicas: replicas,
 		Storage: jetstream.FileStorage,
 	})

@@ -3,6 +3,8 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -398,7 +400,7 @@ func TestFederatedScopesReachExactlyTheirAudience(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		for _, name := range []string{"CIX_FEED_NL_n1", "CIX_QUARANTINE_NL_n1", fed.InboundStream("NL"), fed.OutboundStream("NL")} {
+		for _, name := range []string{"CIX_FEED_NL_N1", "CIX_QUARANTINE_NL_N1", fed.InboundStream("NL"), fed.OutboundStream("NL")} {
 			if _, err := js.Stream(ctx, name); err == nil {
 				t.Errorf("BE reached NL's stream %s", name)
 			}
@@ -407,6 +409,10 @@ func TestFederatedScopesReachExactlyTheirAudience(t *testing.T) {
 		for n := range names.Name() {
 			t.Errorf("BE listed NL's stream %s", n)
 		}
+	})
+
+	t.Run("private streams are in an account not bound to the hub", func(t *testing.T) {
+		privateStreamsOutsideTheHubAccount(t, f, nl)
 	})
 
 	t.Run("recalls are refused, not lost", func(t *testing.T) {
@@ -460,5 +466,98 @@ func TestFederatedHubOutageAndNodeRestart(t *testing.T) {
 	want := append(append(append([]string{}, sent...), end), more...)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("restarted BE holds %d alerts, want %d once and in order", len(got), len(want))
+	}
+}
+
+// privateStreamsOutsideTheHubAccount: NL's feed and quarantine are in its leaf's private
+// account, invisible from the account bound to the hub, and a consumer BE creates on
+// NL's outbound stream with NL's feed subject as deliver subject does not reach the feed.
+func privateStreamsOutsideTheHubAccount(t *testing.T, f *fedNet, nl *testNode) {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	feedStream, quarStream := "CIX_FEED_NL_N1", "CIX_QUARANTINE_NL_N1"
+	pc := nl.d.PrivateConn()
+	if pc == nil {
+		t.Fatal("NL has no private connection in federation mode")
+	}
+	private, err := jetstream.New(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{feedStream, quarStream} {
+		if _, err := private.Stream(ctx, name); err != nil {
+			t.Errorf("%s not in the private account: %v", name, err)
+		}
+	}
+	if _, err := private.Stream(ctx, fed.OutboundStream("NL")); err == nil {
+		t.Errorf("the outbound stream is in the private account")
+	}
+	rawNL := f.rawConn("NL")
+	bound, err := jetstream.New(rawNL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	names := bound.StreamNames(ctx) // $JS.API.STREAM.NAMES in the hub-bound account
+	for n := range names.Name() {
+		listed[n] = true
+	}
+	if err := names.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !listed[fed.OutboundStream("NL")] {
+		t.Errorf("the hub-bound account lists %v, not the outbound stream", listed)
+	}
+	for n := range listed {
+		if strings.Contains(n, "FEED") || strings.Contains(n, "QUARANTINE") || strings.Contains(n, "STATE") || strings.HasPrefix(n, "KV_") {
+			t.Errorf("the hub-bound account lists the private stream %s", n)
+		}
+	}
+
+	// BE, entitled to NL's benelux scope, creates a push consumer on NL's outbound
+	// stream delivering to NL's feed subject.
+	target := "cix.feed.NL-n1.x"
+	sub, err := rawNL.SubscribeSync(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := rawNL.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	benelux := fed.ScopeFilter("NL", fed.ToGroup("benelux"))
+	req, _ := json.Marshal(map[string]any{"stream_name": fed.OutboundStream("NL"), "config": map[string]any{
+		"name": "redirect", "filter_subject": benelux, "deliver_subject": target, "ack_policy": "none", "deliver_policy": "all",
+	}})
+	api := fed.APIPrefix("nl") + ".CONSUMER.CREATE." + fed.OutboundStream("NL") + ".redirect." + benelux
+	// The hub admits BE's API replies only on its JetStream reply prefix.
+	ncBE, err := nats.Connect(f.node("BE").d.NATSURL(), nats.CustomInboxPrefix("$JSC.R.probe"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ncBE.Close()
+	r, err := ncBE.Request(api, req, wait)
+	var reply struct {
+		Error *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err == nil {
+		err = json.Unmarshal(r.Data, &reply)
+	}
+	if err != nil || reply.Error != nil {
+		t.Logf("the hub refused BE's consumer delivering to %s: %v %+v", target, err, reply.Error)
+		return
+	}
+	publish(t, nl, alertFor(&alertv1.Audience{Groups: []string{"benelux"}}))
+	if _, err := sub.NextMsg(wait); err != nil {
+		t.Fatalf("no delivery on %s in the hub-bound account: %v", target, err)
+	}
+	st, err := private.Stream(ctx, feedStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := st.GetLastMsgForSubject(ctx, target); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("NL's feed holds a message on %s (%v): %v", target, m != nil, err)
 	}
 }

@@ -191,6 +191,29 @@ func TestLeafConfigWithLocalAuthorization(t *testing.T) {
 	}
 }
 
+// TestLeafConfigPrivateAccount: with a private nkey the leaf has a second account with
+// JetStream whose one user is that nkey, and the hub remote stays bound to CIX.
+func TestLeafConfigPrivateAccount(t *testing.T) {
+	m, seeds := testManifest(t)
+	pub := pubOf(t, seeds["BE"]) // any user public key
+	text, err := federation.LeafConfig(m, "NL", federation.LeafOptions{
+		HubURLs: []string{"nats-leaf://127.0.0.1:7422"}, NkeySeed: seeds["NL"], PrivateNkey: pub, StoreDir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := load(t, text)
+	if r := o.LeafNode.Remotes[0]; r.LocalAccount != federation.LocalAccount {
+		t.Errorf("remote bound to %q", r.LocalAccount)
+	}
+	if len(o.Nkeys) != 1 || o.Nkeys[0].Nkey != pub || o.Nkeys[0].Account.Name != federation.PrivateAccount {
+		t.Fatalf("nkey users %+v", o.Nkeys)
+	}
+	if o.NoAuthUser != "cix" || len(o.Users) != 1 || o.Users[0].Account.Name != federation.LocalAccount {
+		t.Errorf("users %v, no-auth user %q", o.Users, o.NoAuthUser)
+	}
+}
+
 func TestLeafConfigRefuses(t *testing.T) {
 	m, seeds := testManifest(t)
 	hub := []string{"nats-leaf://hub:7422"}
@@ -207,6 +230,8 @@ func TestLeafConfigRefuses(t *testing.T) {
 		{"open listener without authorization", "NL", "must listen on loopback", federation.LeafOptions{HubURLs: hub, NkeySeed: seeds["NL"], ClientListen: "0.0.0.0:4222"}},
 		{"include without account", "NL", "go together", federation.LeafOptions{HubURLs: hub, NkeySeed: seeds["NL"], LocalAuthInclude: "auth.conf"}},
 		{"absolute include", "NL", "relative to the leaf configuration's folder", federation.LeafOptions{HubURLs: hub, NkeySeed: seeds["NL"], LocalAuthInclude: "/etc/nats/auth.conf", LocalAccount: "A"}},
+		{"private nkey not a user key", "NL", "not a public user key", federation.LeafOptions{HubURLs: hub, NkeySeed: seeds["NL"], PrivateNkey: seeds["NL"]}},
+		{"private account with include", "NL", "not with a local authorization include", federation.LeafOptions{HubURLs: hub, NkeySeed: seeds["NL"], LocalAuthInclude: "auth.conf", LocalAccount: "A", PrivateNkey: pubOf(t, seeds["BE"])}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := federation.LeafConfig(m, tc.admin, tc.o)

@@ -44,7 +44,19 @@ type LeafOptions struct {
 	// then be on loopback, for a node on the same host (or in the same pod).
 	LocalAuthInclude string
 	LocalAccount     string
+	// PrivateNkey, when set, adds a second static account, PrivateAccount, that is not
+	// bound to the hub, for the node's private streams (feed, quarantine, state,
+	// watchlist, directory cache): its one user is this public user nkey (U...), whose
+	// seed only the node holds (cixd generates it at each start and connects in-process).
+	// A consumer an entitled importer creates on the outbound stream delivers inside the
+	// hub-bound account only, so it never reaches these streams. Not with
+	// LocalAuthInclude (the operator's accounts are then the administration's to lay out).
+	PrivateNkey string
 }
+
+// PrivateAccount is the leaf's account for the node's private streams, not bound to the
+// hub (LeafOptions.PrivateNkey).
+const PrivateAccount = "LOCAL"
 
 // LocalAccount is the leaf's account for cix streams when no LocalAuthInclude is given.
 const LocalAccount = "CIX"
@@ -96,6 +108,14 @@ func LeafConfig(m *Manifest, admin string, o LeafOptions) (string, error) {
 	if filepath.IsAbs(o.LocalAuthInclude) || strings.ContainsAny(o.LocalAuthInclude, "\"\n") {
 		errs = append(errs, fmt.Errorf("leaf config: include %q: give a path relative to the leaf configuration's folder (nats-server resolves it there)", o.LocalAuthInclude))
 	}
+	if o.PrivateNkey != "" {
+		if o.LocalAuthInclude != "" {
+			errs = append(errs, errors.New("leaf config: the private account goes with the static local account, not with a local authorization include"))
+		}
+		if !nkeys.IsValidPublicUserKey(o.PrivateNkey) {
+			errs = append(errs, errors.New("leaf config: the private account's nkey is not a public user key (U...)"))
+		}
+	}
 	if t := o.TLS; t != nil && (t.CAFile == "" || t.CertFile == "" || t.KeyFile == "") {
 		errs = append(errs, errors.New("leaf config: TLS needs ca_file, cert_file and key_file"))
 	}
@@ -143,6 +163,15 @@ func LeafConfig(m *Manifest, admin string, o LeafOptions) (string, error) {
 		w.raw("jetstream", "enabled")
 		w.line("users: [{user: %s}]", quote("cix"))
 		w.close()
+		if o.PrivateNkey != "" {
+			w.comment("The node's private streams, in an account not bound to the hub: a consumer an\n" +
+				"entitled importer creates on the outbound stream delivers only inside " + LocalAccount + ".\n" +
+				"Its one user is the node's in-process connection (the seed stays in the node).")
+			w.open(PrivateAccount)
+			w.raw("jetstream", "enabled")
+			w.line("users: [{nkey: %s}]", quote(o.PrivateNkey))
+			w.close()
+		}
 		w.close()
 		w.str("no_auth_user", "cix")
 	}
