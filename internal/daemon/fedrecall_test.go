@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 // benelux alert and an all-members alert and reclassifies the all-members one. Each
 // notice travels in the scopes of its alert: BE stops delivering both, DE never had the
 // group alert and stops delivering the all-members one, the reclassification reaches
-// both. A notice NL signs on a scope its alert was not sent to is quarantined
+// both, and NL lists BE's and DE's signed acknowledgements. A notice NL signs on a scope its alert was not sent to is quarantined
 // (audience_mismatch) by a member that holds the alert.
 func TestFederatedRecallAndReclassification(t *testing.T) {
 	f := startFedNet(t)
@@ -92,6 +93,22 @@ func TestFederatedRecallAndReclassification(t *testing.T) {
 			}
 		}
 	}
+	// Each receiver's signed acknowledgement comes back to NL in its bilateral scope.
+	applied := alertv1.NoticeOutcome_NOTICE_OUTCOME_APPLIED
+	ofAll := append(ackLines(ra.GetId(), applied, "BE", "DE"), ackLines(rc.GetId(), applied, "BE", "DE")...)
+	slices.Sort(ofAll)
+	// The first message in a bilateral scope travels through a source that may still be
+	// waiting for its consumer on the other leaf (nats-server retries consumer creation
+	// after a 30 s timeout; docs/transport.md): a longer deadline.
+	start := time.Now()
+	var got []string
+	eventually(t, time.Minute, "acknowledgements of BE and DE at NL", func() bool {
+		got = acks(t, nl, &nodev1.ListAcknowledgementsRequest{AlertId: all})
+		return slices.Equal(got, ofAll)
+	})
+	t.Logf("acknowledgements listed at NL %v after the recall", time.Since(start).Round(time.Millisecond))
+	waitAcks(t, nl, &nodev1.ListAcknowledgementsRequest{NoticeId: rg.GetId()}, ackLines(rg.GetId(), applied, "BE"))
+	waitAcks(t, nl, &nodev1.ListAcknowledgementsRequest{NoticeId: ra.GetId()}, ackLines(ra.GetId(), applied, "BE", "DE"))
 	// A retry with the same notice id stores nothing new.
 	again, err := nl.client.Recall(ctx, &nodev1.RecallRequest{AlertId: group, NoticeId: rg.GetId(), Reason: "benelux only"})
 	if err != nil || !again.GetDuplicate() {

@@ -118,10 +118,15 @@ func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, 
 }
 
 // handledElsewhere reports whether subject, of the inbound stream, is a member directory
-// or a revocation notice in the all-members scope: the directory follower and the
-// revocation service (which sources them into the trust stream) verify those.
+// or a revocation notice in the all-members scope, or an acknowledgement in a bilateral
+// scope: the directory follower, the revocation service (which sources them into the
+// trust stream) and the acknowledgement consumer (on the acknowledgement stream, which
+// sources them) verify those.
 func handledElsewhere(subject string) bool {
 	_, s, kind, _, err := federation.ParseOutboundSubject(subject)
+	if err == nil && s.Kind == federation.ScopeMember && kind == bus.AckKind {
+		return true
+	}
 	return err == nil && s.Kind == federation.ScopeAll && (kind == federation.KindDirectory || kind == federation.KindRevocation)
 }
 
