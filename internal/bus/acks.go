@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -45,11 +46,28 @@ func ParseAckSubject(subject string) (origin, receiver, noticeID string, err err
 	return origin, receiver, noticeID, nil
 }
 
+// AckKind is the kind token of acknowledgements on the federation layout, where a
+// receiver sends each one back to the notice's origin in its bilateral scope:
+// cix.out.<RECEIVER>.to.<ORIGIN>.ack.<notice id>.
+const AckKind = "ack"
+
+// OutboundAckSubject is where receiver sends its acknowledgement of origin's notice
+// noticeID on the federation layout.
+func OutboundAckSubject(origin, receiver, noticeID string) string {
+	return federation.OutboundSubject(receiver, federation.ToMember(origin), AckKind, noticeID)
+}
+
 // ensureAcksStream creates the acknowledgement stream. It keeps one message per subject
 // and replaces it with a newer one: a receiver that first kept a notice for an alert it
 // did not hold acknowledges again once it applied it.
-func ensureAcksStream(ctx context.Context, js jetstream.JetStream, cfg Config) (jetstream.Stream, error) {
-	st, err := EnsureStream(ctx, js, jetstream.StreamConfig{
+//
+// On the federation layout (inbound set) the stream has no subjects of its own: it
+// sources the acknowledgements addressed to the administration from its inbound stream
+// (cix.out.<RECEIVER>.to.<ADMIN>.ack.<notice>, mapped onto
+// cix.ack.v1.<ADMIN>.<RECEIVER>.<notice>), so no client of the account can put one there
+// directly, and the consumer and listing read it as on the shared stream.
+func ensureAcksStream(ctx context.Context, js jetstream.JetStream, cfg Config, inbound string) (jetstream.Stream, error) {
+	sc := jetstream.StreamConfig{
 		Name:              AcksStream,
 		Description:       "cix signed acknowledgements of notices, the newest per notice and receiver",
 		Subjects:          []string{AckSubjectPrefix + ">"},
@@ -61,7 +79,17 @@ func ensureAcksStream(ctx context.Context, js jetstream.JetStream, cfg Config) (
 		MaxMsgsPerSubject: 1,
 		Discard:           jetstream.DiscardOld,
 		MaxMsgSize:        1 << 20,
-	})
+	}
+	if inbound != "" {
+		admin := cfg.Administration
+		sc.Subjects = nil
+		sc.Sources = []*jetstream.StreamSource{{Name: inbound, SubjectTransforms: []jetstream.SubjectTransformConfig{{
+			Source:      federation.OutSubjectPrefix + "*.to." + admin + "." + AckKind + ".*",
+			Destination: AckSubjectPrefix + admin + ".{{wildcard(1)}}.{{wildcard(2)}}",
+		}}}}
+		sc.Description = "cix signed acknowledgements of " + admin + "'s notices, sourced from " + inbound
+	}
+	st, err := EnsureStream(ctx, js, sc)
 	if err != nil {
 		return nil, fmt.Errorf("create stream %s: %w", AcksStream, err)
 	}

@@ -94,7 +94,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open bus: create stream %s: %w", AlertsStream, err)
 	}
-	acks, err := ensureAcksStream(ctx, js, cfg)
+	acks, err := ensureAcksStream(ctx, js, cfg, "")
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
@@ -104,7 +104,8 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 
 // openFederated creates the administration's outbound and inbound streams in its domain
 // (the JetStream of the leaf server the node is connected to). The acknowledgement
-// stream stays local to the domain: acknowledgements do not cross administrations yet.
+// stream sources the acknowledgements addressed to the administration from the inbound
+// stream.
 func openFederated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Bus, error) {
 	m, admin := cfg.Federation, cfg.Administration
 	so := federation.StreamOptions{Replicas: cfg.Replicas, MaxAge: cfg.MaxAge, DuplicateWindow: cfg.DuplicateWindow}
@@ -124,7 +125,7 @@ func openFederated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Bu
 	if err != nil {
 		return nil, fmt.Errorf("open bus: create stream %s: %w", inCfg.Name, err)
 	}
-	acks, err := ensureAcksStream(ctx, js, cfg)
+	acks, err := ensureAcksStream(ctx, js, cfg, inCfg.Name)
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}

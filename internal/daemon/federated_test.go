@@ -31,9 +31,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 )
 
 // fedNet is a hub started from the configuration fed.HubConfig generates and one
@@ -415,14 +413,6 @@ func TestFederatedScopesReachExactlyTheirAudience(t *testing.T) {
 		privateStreamsOutsideTheHubAccount(t, f, nl)
 	})
 
-	t.Run("recalls are refused, not lost", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		_, err := nl.client.Recall(ctx, &nodev1.RecallRequest{AlertId: all, Reason: "test"})
-		if status.Code(err) != codes.Unimplemented {
-			t.Fatalf("recall in federation mode: %v, want Unimplemented", err)
-		}
-	})
 	_ = be
 }
 

@@ -123,6 +123,9 @@ func (n *Node) sendAcks(ctx context.Context) {
 // where this one would say the alert is unknown (another node of the administration got
 // further).
 func (n *Node) sendAck(ctx context.Context, a *alertv1.NoticeAck) error {
+	if n.bus.Federated() {
+		return n.sendFederatedAck(ctx, a)
+	}
 	subject := bus.AckSubject(a.GetOrigin(), a.GetReceiverAdministration(), a.GetNoticeId())
 	stored, err := n.bus.LastAck(ctx, subject)
 	if err != nil {
@@ -142,6 +145,33 @@ func (n *Node) sendAck(ctx context.Context, a *alertv1.NoticeAck) error {
 	}
 	msgID := fmt.Sprintf("%s.%s.%d", a.GetNoticeId(), a.GetReceiverAdministration(), a.GetOutcome())
 	if err := n.bus.PublishAck(ctx, subject, msgID, data); err != nil {
+		return err
+	}
+	n.log.Info("acknowledgement sent", "notice", a.GetNoticeId(), "to", a.GetOrigin(), "outcome", outcomeName(a.GetOutcome()))
+	return nil
+}
+
+// sendFederatedAck sends an acknowledgement back to the notice's origin in the
+// bilateral scope, cix.out.<RECEIVER>.to.<ORIGIN>.ack.<notice>. The outbound stream keeps
+// the first message per subject, so only final outcomes (applied, refused) are sent:
+// "alert unknown" could never be replaced. The first final outcome stored stays.
+func (n *Node) sendFederatedAck(ctx context.Context, a *alertv1.NoticeAck) error {
+	if a.GetOutcome() == alertv1.NoticeOutcome_NOTICE_OUTCOME_ALERT_UNKNOWN {
+		return nil
+	}
+	subject := bus.OutboundAckSubject(a.GetOrigin(), a.GetReceiverAdministration(), a.GetNoticeId())
+	stored, err := n.bus.StoredAlert(ctx, subject)
+	if err != nil {
+		return err
+	}
+	if stored != nil {
+		return nil // sent before (a restart queues every notice again)
+	}
+	data, _, err := n.sign(ctx, envelope.PayloadTypeNoticeAck, a)
+	if err != nil {
+		return err
+	}
+	if _, err := n.bus.Publish(ctx, subject, a.GetNoticeId(), data); err != nil {
 		return err
 	}
 	n.log.Info("acknowledgement sent", "notice", a.GetNoticeId(), "to", a.GetOrigin(), "outcome", outcomeName(a.GetOutcome()))

@@ -35,6 +35,10 @@ type Verified struct {
 	// id of the alert or notice, its origin administration and, for an amendment, the
 	// alert it supersedes.
 	id, origin, supersedes string
+	// audience: an alert's signed audience. scope: the scope a message arrived on (all
+	// members on the shared stream).
+	audience *alertv1.Audience
+	scope    federation.Scope
 	// held: the node holds the alert a notice names (set by admitNotice).
 	held bool
 }
@@ -110,14 +114,19 @@ func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, 
 	if err := checkIssued("alert", a.GetIssuedAt().AsTime(), storedAt, now); err != nil {
 		return nil, err
 	}
-	return &Verified{Alert: a, Signer: p, id: a.GetId(), origin: p.Administration, supersedes: a.GetSupersedes()}, nil
+	return &Verified{Alert: a, Signer: p, id: a.GetId(), origin: p.Administration, supersedes: a.GetSupersedes(), audience: a.GetAudience(), scope: scope}, nil
 }
 
 // handledElsewhere reports whether subject, of the inbound stream, is a member directory
-// or a revocation notice in the all-members scope: the directory follower and the
-// revocation service (which sources them into the trust stream) verify those.
+// or a revocation notice in the all-members scope, or an acknowledgement in a bilateral
+// scope: the directory follower, the revocation service (which sources them into the
+// trust stream) and the acknowledgement consumer (on the acknowledgement stream, which
+// sources them) verify those.
 func handledElsewhere(subject string) bool {
 	_, s, kind, _, err := federation.ParseOutboundSubject(subject)
+	if err == nil && s.Kind == federation.ScopeMember && kind == bus.AckKind {
+		return true
+	}
 	return err == nil && s.Kind == federation.ScopeAll && (kind == federation.KindDirectory || kind == federation.KindRevocation)
 }
 
@@ -398,12 +407,14 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 			qs = append(qs, q)
 			continue
 		}
-		if r.v.Notice == nil {
-			if inBatch[r.id] {
-				continue // the same alert on another of its scopes; the feed keeps one
-			}
-			inBatch[r.id] = true
+		key := r.id
+		if r.v.Notice != nil {
+			key = "notice " + r.id
 		}
+		if inBatch[key] {
+			continue // the same alert or notice on another of its scopes; the feed keeps one
+		}
+		inBatch[key] = true
 		ws = append(ws, feed.Write{
 			ID: r.id, Envelope: batch[i].data, SourceSeq: r.seq,
 			Signer: feed.Signer{Administration: r.v.Signer.Administration, Node: r.v.Signer.Node, KeyID: r.v.Signer.KeyID, NotAfter: r.v.Signer.NotAfter},

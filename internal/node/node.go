@@ -144,6 +144,7 @@ type Sealed struct {
 	id         string
 	subjects   []string // one per scope of the audience
 	supersedes string
+	audience   *alertv1.Audience
 	data       []byte
 	signer     *trust.Principal
 	own        [][32]byte
@@ -203,7 +204,7 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 		return nil, &alert.ValidationError{Subject: "alert", Violations: []alert.FieldViolation{{Field: "alert",
 			Description: fmt.Sprintf("signed, the alert is %d bytes, more than the %d an envelope may have", len(data), envelope.MaxEnvelopeSize)}}}
 	}
-	return &Sealed{id: a.Id, subjects: subjects, supersedes: a.Supersedes, data: data, signer: p}, nil
+	return &Sealed{id: a.Id, subjects: subjects, supersedes: a.Supersedes, audience: a.GetAudience(), data: data, signer: p}, nil
 }
 
 // alertSubjects maps a valid alert's audience to the subjects it is published on: on
@@ -303,7 +304,7 @@ func (n *Node) remember(s *Sealed) {
 	for _, subject := range s.subjects {
 		k := ownKey(subject, s.data)
 		s.own = append(s.own, k)
-		n.own.add(k, &Verified{Signer: *s.signer, id: s.id, origin: s.signer.Administration, supersedes: s.supersedes})
+		n.own.add(k, &Verified{Signer: *s.signer, id: s.id, origin: s.signer.Administration, supersedes: s.supersedes, audience: s.audience})
 	}
 }
 

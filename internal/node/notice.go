@@ -11,6 +11,7 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/feed"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
@@ -28,14 +29,21 @@ import (
 // verifyReceived verifies one message of the alert stream by its kind.
 func (n *Node) verifyReceived(subject string, raw []byte, storedAt, now time.Time) (*Verified, error) {
 	if isNoticeSubject(subject) {
-		return VerifyNotice(n.ver, subject, raw, storedAt, now)
+		v, err := VerifyNotice(n.ver, subject, raw, storedAt, now)
+		if err != nil {
+			return nil, err
+		}
+		if r := n.recipient(); r != nil && !scopeIncludes(r.Federation, v.scope, v.origin, r.Administration) {
+			return nil, envelope.Refuse(envelope.ReasonAudienceMismatch, fmt.Sprintf(
+				"notice published on scope %s, which does not include %s", v.scope, r.Administration), nil)
+		}
+		return v, nil
 	}
 	return VerifyAlertAs(n.ver, n.recipient(), subject, raw, storedAt, now)
 }
 
-// isNoticeSubject reports whether subject is cix.alert.v1.<ORIGIN>.notice.<...>.
-// On the federation layout notices are not published yet; a message of kind notice
-// there is verified as a notice all the same and then refused by its subject.
+// isNoticeSubject reports whether subject is a notice's: cix.alert.v1.<ORIGIN>.notice.<id>
+// on the shared stream, cix.out.<ORIGIN>.<scope>.notice.<id> on the federation layout.
 func isNoticeSubject(subject string) bool {
 	_, _, kind, _, err := parseSubject(subject)
 	return err == nil && kind == bus.NoticeKind
@@ -47,9 +55,12 @@ func isNoticeSubject(subject string) bool {
 // notice's origin is also the origin of the alert it names is checked when the node
 // holds that alert. Every failure is an *envelope.Error.
 func VerifyNotice(v *trust.Verifier, subject string, raw []byte, storedAt, now time.Time) (*Verified, error) {
-	sOrigin, _, sID, err := bus.ParseAlertSubject(subject)
+	sOrigin, scope, sKind, sID, err := parseSubject(subject)
+	if err == nil && sKind != bus.NoticeKind {
+		err = fmt.Errorf("subject %q is not a notice's", clipStr(subject))
+	}
 	if err != nil {
-		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject (notices do not travel on the federation layout yet)", err)
+		return nil, envelope.Refuse(envelope.ReasonInvalidContent, "bad subject", err)
 	}
 	nt := &alertv1.AlertNotice{}
 	p, err := openPayload(v, raw, envelope.PayloadTypeNotice, storedAt, nt)
@@ -68,23 +79,33 @@ func VerifyNotice(v *trust.Verifier, subject string, raw []byte, storedAt, now t
 	if err := checkIssued("notice", nt.GetIssuedAt().AsTime(), storedAt, now); err != nil {
 		return nil, err
 	}
-	return &Verified{Notice: nt, Signer: p, id: nt.GetId(), origin: p.Administration}, nil
+	return &Verified{Notice: nt, Signer: p, id: nt.GetId(), origin: p.Administration, scope: scope}, nil
 }
 
 // admitNotice refuses a verified notice about an alert the node holds (in the feed, or
 // earlier in the batch) whose origin is another administration: only an alert's
-// originator may recall or reclassify it. It records in v whether the alert is held. An
+// originator may recall or reclassify it. It also refuses a notice that arrived on a
+// scope the alert's signed audience does not name (audience_mismatch): a notice travels
+// in the scopes of its alert, never wider. It records in v whether the alert is held. An
 // error that is not an *envelope.Error means the feed could not answer.
 func (n *Node) admitNotice(ctx context.Context, v *Verified, earlier []*Verified) error {
-	origin, held, err := n.alertOrigin(ctx, v.Notice.GetAlertId(), earlier)
+	origin, au, held, err := n.alertOrigin(ctx, v.Notice.GetAlertId(), earlier)
 	if err != nil {
 		return err
 	}
 	if held && origin != v.origin {
 		return envelope.Refuse(envelope.ReasonOriginMismatch, notOriginator(v.Notice, origin), nil)
 	}
+	if held && au != nil && !audienceNames(au, v.scope) {
+		return envelope.Refuse(envelope.ReasonAudienceMismatch, notInScope(v.Notice, v.scope), nil)
+	}
 	v.held = held
 	return nil
+}
+
+func notInScope(nt *alertv1.AlertNotice, scope federation.Scope) string {
+	return fmt.Sprintf("notice %s published on scope %s, which the audience of alert %s does not name",
+		nt.GetId(), scope, nt.GetAlertId())
 }
 
 func notOriginator(nt *alertv1.AlertNotice, alertOrigin string) string {
@@ -92,22 +113,27 @@ func notOriginator(nt *alertv1.AlertNotice, alertOrigin string) string {
 		nt.GetOrigin().GetAdministration(), nt.GetAlertId(), alertOrigin)
 }
 
-// alertOrigin returns the origin administration of alert id when the node holds it:
-// verified earlier in the batch, or in the feed.
-func (n *Node) alertOrigin(ctx context.Context, id string, earlier []*Verified) (string, bool, error) {
+// alertOrigin returns the origin administration and signed audience of alert id when
+// the node holds it: verified earlier in the batch, or in the feed. The audience is nil
+// when it cannot be read (not expected of a verified alert).
+func (n *Node) alertOrigin(ctx context.Context, id string, earlier []*Verified) (string, *alertv1.Audience, bool, error) {
 	for i := len(earlier) - 1; i >= 0; i-- {
 		if v := earlier[i]; v.Notice == nil && v.id == id {
-			return v.origin, true, nil
+			return v.origin, v.audience, true, nil
 		}
 	}
 	e, err := n.feed.Get(ctx, id)
 	if errors.Is(err, feed.ErrNotFound) {
-		return "", false, nil
+		return "", nil, false, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", nil, false, err
 	}
-	return e.Signer.Administration, true, nil // verified: the alert's origin is its signer's
+	au, aerr := envelopeAudience(e.Envelope)
+	if aerr != nil {
+		n.log.Error("audience of a stored alert unreadable", "id", id, "error", aerr)
+	}
+	return e.Signer.Administration, au, true, nil // verified: the alert's origin is its signer's
 }
 
 // applyStored applies what a batch stored in the feed (stored[i] as ws[i]), before the
@@ -128,7 +154,7 @@ func (n *Node) applyStored(ctx context.Context, stored []*Verified, ws []feed.Wr
 			if n.notices.has(v.id) { // applied before a failed acknowledgement
 				continue
 			}
-			r := &noticeRec{notice: v.Notice, srcSeq: ws[i].SourceSeq, at: now, outcome: alertv1.NoticeOutcome_NOTICE_OUTCOME_APPLIED}
+			r := &noticeRec{notice: v.Notice, srcSeq: ws[i].SourceSeq, at: now, outcome: alertv1.NoticeOutcome_NOTICE_OUTCOME_APPLIED, scope: v.scope}
 			if !v.held {
 				r.outcome, r.raw = alertv1.NoticeOutcome_NOTICE_OUTCOME_ALERT_UNKNOWN, ws[i].Envelope
 				kept[v.Notice.GetAlertId()] = append(kept[v.Notice.GetAlertId()], r)
@@ -140,10 +166,22 @@ func (n *Node) applyStored(ctx context.Context, stored []*Verified, ws []feed.Wr
 			}
 			for _, r := range append(n.notices.kept(v.id), kept[v.id]...) {
 				res := resolution{rec: r, outcome: alertv1.NoticeOutcome_NOTICE_OUTCOME_APPLIED}
-				if r.notice.GetOrigin().GetAdministration() != v.origin {
+				reason := envelope.ReasonOriginMismatch
+				switch {
+				case r.notice.GetOrigin().GetAdministration() != v.origin:
 					res.outcome, res.detail = alertv1.NoticeOutcome_NOTICE_OUTCOME_REFUSED, notOriginator(r.notice, v.origin)
-					subject := bus.AlertSubject(r.notice.GetOrigin().GetAdministration(), bus.NoticeKind, r.notice.GetId())
-					refusal := envelope.Refuse(envelope.ReasonOriginMismatch, res.detail, nil)
+				case r.scope.Kind != 0 && v.audience != nil && !audienceNames(v.audience, r.scope):
+					// Known only for notices kept since the node started.
+					res.outcome, res.detail = alertv1.NoticeOutcome_NOTICE_OUTCOME_REFUSED, notInScope(r.notice, r.scope)
+					reason = envelope.ReasonAudienceMismatch
+				}
+				if res.outcome == alertv1.NoticeOutcome_NOTICE_OUTCOME_REFUSED {
+					origin := r.notice.GetOrigin().GetAdministration()
+					subject := bus.AlertSubject(origin, bus.NoticeKind, r.notice.GetId())
+					if n.bus.Federated() && r.scope.Kind != 0 {
+						subject = federation.OutboundSubject(origin, r.scope, bus.NoticeKind, r.notice.GetId())
+					}
+					refusal := envelope.Refuse(reason, res.detail, nil)
 					quarantine = append(quarantine, quarantined(refusal, subject, r.raw, r.srcSeq))
 				}
 				resolved = append(resolved, res)
@@ -255,6 +293,8 @@ type noticeRec struct {
 	outcome alertv1.NoticeOutcome
 	at      time.Time // when applied, kept or refused
 	detail  string
+	// scope the notice arrived on; zero when loaded from the feed.
+	scope federation.Scope
 }
 
 type resolution struct {

@@ -9,8 +9,10 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/feed"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
+	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -49,11 +51,9 @@ func (n *Node) Reclassify(ctx context.Context, alertID, noticeID string, h *aler
 
 // issue completes a notice (id, origin, issue time), checks it and that the alert is one
 // of this administration's that the node holds, signs it and stores it on the alert
-// stream under cix.alert.v1.<ADMIN>.notice.<id>.
+// stream under cix.alert.v1.<ADMIN>.notice.<id>, or, on the federation layout, on the
+// outbound stream once per scope of the alert: cix.out.<ADMIN>.<scope>.notice.<id>.
 func (n *Node) issue(ctx context.Context, nt *alertv1.AlertNotice) (NoticeResult, error) {
-	if n.bus.Federated() {
-		return NoticeResult{}, fmt.Errorf("%w: recalls and reclassifications do not travel on the federation layout yet (docs/transport.md)", ErrUnsupported)
-	}
 	admin := n.id.Administration()
 	nt.Id, nt.AlertId = strings.ToLower(strings.TrimSpace(nt.GetId())), strings.ToLower(strings.TrimSpace(nt.GetAlertId()))
 	if nt.Id == "" {
@@ -64,36 +64,112 @@ func (n *Node) issue(ctx context.Context, nt *alertv1.AlertNotice) (NoticeResult
 	if err := alert.ValidateNotice(nt); err != nil {
 		return NoticeResult{}, requestFields(err)
 	}
-	if err := n.checkOriginated(ctx, nt.AlertId); err != nil {
+	subjects := []string{bus.AlertSubject(admin, bus.NoticeKind, nt.Id)}
+	if n.bus.Federated() {
+		// The notice travels in the scopes of its alert, known from the feed.
+		au, err := n.originatedAudience(ctx, nt.AlertId)
+		if err != nil {
+			return NoticeResult{}, err
+		}
+		subjects = noticeSubjects(admin, au, nt.Id)
+	} else if err := n.checkOriginated(ctx, nt.AlertId); err != nil {
 		return NoticeResult{}, err
 	}
 	data, _, err := n.sign(ctx, envelope.PayloadTypeNotice, nt)
 	if err != nil {
 		return NoticeResult{}, err
 	}
-	subject := bus.AlertSubject(admin, bus.NoticeKind, nt.Id)
-	ack, err := n.bus.Publish(ctx, subject, nt.Id, data)
+	ack, err := n.bus.Publish(ctx, subjects[0], nt.Id, data)
 	if err != nil {
 		return NoticeResult{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	if !ack.Duplicate {
-		n.log.Info("notice published", "id", nt.Id, "alert_id", nt.AlertId, "action", actionName(nt), "seq", ack.Sequence)
-		return NoticeResult{Notice: nt, Sequence: ack.Sequence}, nil
+	res := NoticeResult{Notice: nt, Sequence: ack.Sequence}
+	if ack.Duplicate {
+		// A retry: answer with the notice stored first, unless the id names another notice.
+		m, err := n.bus.StoredAlert(ctx, subjects[0])
+		if err != nil || m == nil {
+			return NoticeResult{}, fmt.Errorf("%w: look up stored notice %s: %v", ErrUnavailable, nt.Id, err)
+		}
+		stored, err := decodeNotice(m.Data)
+		if err != nil {
+			return NoticeResult{}, fmt.Errorf("stored notice %s: %w", nt.Id, err)
+		}
+		if stored.GetAlertId() != nt.AlertId || !proto.Equal(stored.GetRecall(), nt.GetRecall()) ||
+			!proto.Equal(stored.GetReclassify(), nt.GetReclassify()) {
+			return NoticeResult{}, invalid("notice_id", "%s is already the id of another notice", nt.Id)
+		}
+		res = NoticeResult{Notice: stored, Sequence: m.Sequence, Duplicate: true}
+		data = m.Data // the other scopes get the stored notice, if a crash left them out
 	}
-	// A retry: answer with the notice stored first, unless the id names another notice.
-	m, err := n.bus.StoredAlert(ctx, subject)
-	if err != nil || m == nil {
-		return NoticeResult{}, fmt.Errorf("%w: look up stored notice %s: %v", ErrUnavailable, nt.Id, err)
+	for _, subject := range subjects[1:] { // idempotent: one message per subject
+		if _, err := n.bus.Publish(ctx, subject, nt.Id, data); err != nil {
+			return NoticeResult{}, fmt.Errorf("%w: %w (retry with notice id %s)", ErrUnavailable, err, nt.Id)
+		}
 	}
-	stored, err := decodeNotice(m.Data)
+	if !res.Duplicate {
+		n.log.Info("notice published", "id", nt.Id, "alert_id", nt.AlertId, "action", actionName(nt), "seq", ack.Sequence, "subjects", len(subjects))
+	}
+	return res, nil
+}
+
+// noticeSubjects are the outbound subjects of notice id of origin about an alert for
+// audience au: one per scope of the alert.
+func noticeSubjects(origin string, au *alertv1.Audience, id string) []string {
+	if alert.AllMembers(au) {
+		return []string{federation.OutboundSubject(origin, federation.AllMembers(), bus.NoticeKind, id)}
+	}
+	var out []string
+	for _, g := range au.GetGroups() {
+		out = append(out, federation.OutboundSubject(origin, federation.ToGroup(g), bus.NoticeKind, id))
+	}
+	for _, c := range au.GetAdministrations() {
+		out = append(out, federation.OutboundSubject(origin, federation.ToMember(c), bus.NoticeKind, id))
+	}
+	return out
+}
+
+// originatedAudience returns the signed audience of alert id, which this administration
+// published and this node stored in its feed (federation layout: the notice must travel
+// in the alert's scopes, so the node must hold the alert).
+func (n *Node) originatedAudience(ctx context.Context, id string) (*alertv1.Audience, error) {
+	e, err := n.feed.Get(ctx, id)
+	switch {
+	case errors.Is(err, feed.ErrNotFound):
+		return nil, fmt.Errorf("%w: this node holds no alert %s of %s (an alert just published is held once the node has received it back)", ErrNotFound, id, n.id.Administration())
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case e.Signer.Administration != n.id.Administration():
+		return nil, fmt.Errorf("%w: alert %s is of %s; only its originator may recall or reclassify it", ErrPermission, id, e.Signer.Administration)
+	}
+	au, err := envelopeAudience(e.Envelope)
 	if err != nil {
-		return NoticeResult{}, fmt.Errorf("stored notice %s: %w", nt.Id, err)
+		return nil, fmt.Errorf("alert %s in the feed: %w", id, err)
 	}
-	if stored.GetAlertId() != nt.AlertId || !proto.Equal(stored.GetRecall(), nt.GetRecall()) ||
-		!proto.Equal(stored.GetReclassify(), nt.GetReclassify()) {
-		return NoticeResult{}, invalid("notice_id", "%s is already the id of another notice", nt.Id)
+	return au, nil
+}
+
+// envelopeAudience reads the signed audience of a stored (verified) alert envelope,
+// plaintext or sealed, without decrypting.
+func envelopeAudience(raw []byte) (*alertv1.Audience, error) {
+	env := &envelopev1.Envelope{}
+	if err := proto.Unmarshal(raw, env); err != nil {
+		return nil, err
 	}
-	return NoticeResult{Notice: stored, Sequence: m.Sequence, Duplicate: true}, nil
+	switch env.GetPayloadType() {
+	case envelope.PayloadTypeAlert:
+		a := &alertv1.Alert{}
+		if err := proto.Unmarshal(env.GetPayload(), a); err != nil {
+			return nil, err
+		}
+		return a.GetAudience(), nil
+	case envelope.PayloadTypeSealedAlert:
+		sa := &alertv1.SealedAlert{}
+		if err := proto.Unmarshal(env.GetPayload(), sa); err != nil {
+			return nil, err
+		}
+		return sa.GetAudience(), nil
+	}
+	return nil, fmt.Errorf("payload type %q is not an alert", env.GetPayloadType())
 }
 
 // checkOriginated checks that alert id is one this administration published: in the
