@@ -24,6 +24,7 @@ var cmdFederation = &command{
   cix federation leaf-config MANIFEST --admin XX --hub URL [--hub URL ...] [--out FILE]
                  [--seed-env VAR] [--store-dir DIR] [--listen H:P] [--server-name NAME]
                  [--tls-ca F --tls-cert F --tls-key F] [--local-auth-include F --local-account A]
+                 [--private-nkey PUBKEY | --private-key-out FILE]
   cix federation leaf-key --out FILE
   cix federation age-key (--out FILE | --vault --node NAME[,NAME...])
   cix federation directory keygen --key FILE --pub FILE
@@ -38,7 +39,11 @@ exports and imports that let each administration read exactly its scopes and pub
 only under its own origin (docs/transport.md). leaf-config writes the configuration of
 an administration's leaf server: JetStream in its own domain, connected to the hub; its
 nkey seed is read from the environment variable --seed-env when nats-server starts,
-never written into the file. leaf-key generates a leaf's nkey: the seed goes to FILE
+never written into the file. --private-nkey adds the account LOCAL, not bound to the hub,
+for the private streams of a node joining this leaf through nats.urls: its one user is
+that public nkey, whose seed the node reads from nats.private_credentials (or
+nats.private_nkey_seed_env); --private-key-out generates the pair, writes the seed to
+FILE (mode 0600) and prints the public key on standard error. leaf-key generates a leaf's nkey: the seed goes to FILE
 (mode 0600; keep it in the administration's Vault KV), the public key, for the manifest's
 leaf_nkeys, is printed. age-key generates an administration's age X25519 identity, with
 which its nodes read the alerts sealed to it (every audience but all members): the
@@ -114,6 +119,8 @@ func federationLeafConfig(_ context.Context, e *env, args []string) error {
 	fs.StringVar(&tls.KeyFile, "tls-key", "", "the client certificate's key `FILE`")
 	fs.StringVar(&o.LocalAuthInclude, "local-auth-include", "", "`FILE` with the leaf's own client authorization (nsc generate config --mem-resolver), relative to the configuration's folder")
 	fs.StringVar(&o.LocalAccount, "local-account", "", "the `ACCOUNT` (public key) of the cix streams, with --local-auth-include")
+	fs.StringVar(&o.PrivateNkey, "private-nkey", "", "public user nkey `PUBKEY` (U...) of the node's user in the private account "+fedconf.PrivateAccount)
+	privateOut := fs.String("private-key-out", "", "generate the private account's user nkey: its seed goes to `FILE` (mode 0600), for the node's nats.private_credentials")
 	rest, err := e.parse(fs, args)
 	if err != nil {
 		return err
@@ -124,9 +131,21 @@ func federationLeafConfig(_ context.Context, e *env, args []string) error {
 	if len(hubs) == 0 {
 		return usagef("federation", "leaf-config needs --hub")
 	}
+	if o.PrivateNkey != "" && *privateOut != "" {
+		return usagef("federation", "give --private-nkey or --private-key-out, not both")
+	}
 	m, err := manifestArg(rest)
 	if err != nil {
 		return err
+	}
+	if *privateOut != "" {
+		if o.LocalAuthInclude != "" {
+			return usagef("federation", "--private-key-out goes with the static local account, not with --local-auth-include")
+		}
+		if o.PrivateNkey, err = writeNkeySeed(*privateOut); err != nil {
+			return fmt.Errorf("private key: %w", err)
+		}
+		fmt.Fprintf(e.stderr, "private account user %s; seed written to %s (the node's nats.private_credentials)\n", o.PrivateNkey, *privateOut)
 	}
 	o.HubURLs = hubs
 	if tls != (fedconf.TLS{}) {
@@ -152,25 +171,8 @@ func federationLeafKey(_ context.Context, e *env, args []string) error {
 	if *out == "" {
 		return usagef("federation", "leaf-key needs --out: the seed is a secret and is never printed")
 	}
-	kp, err := nkeys.CreateUser()
+	pub, err := writeNkeySeed(*out)
 	if err != nil {
-		return err
-	}
-	defer kp.Wipe()
-	seed, err := kp.Seed()
-	if err != nil {
-		return err
-	}
-	pub, err := kp.PublicKey()
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("leaf key: %w", err)
-	}
-	_, werr := f.Write(append(seed, '\n'))
-	if err := errors.Join(werr, f.Close()); err != nil {
 		return fmt.Errorf("leaf key: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "%s\n", pub)
@@ -236,4 +238,31 @@ func federationAgeKey(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "%s\n", id.Recipient())
 	fmt.Fprintf(e.stderr, "identity written to %s; add the recipient above to the manifest's age_recipient\n", *out)
 	return nil
+}
+
+// writeNkeySeed generates a user nkey, writes its seed to the new file out (mode 0600)
+// and returns its public key.
+func writeNkeySeed(out string) (string, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return "", err
+	}
+	defer kp.Wipe()
+	seed, err := kp.Seed()
+	if err != nil {
+		return "", err
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	_, werr := f.Write(append(seed, '\n'))
+	if err := errors.Join(werr, f.Close()); err != nil {
+		return "", err
+	}
+	return pub, nil
 }

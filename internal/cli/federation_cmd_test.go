@@ -63,6 +63,37 @@ func TestFederationLeafConfigAndKey(t *testing.T) {
 			t.Errorf("leaf configuration lacks %q:\n%s", s, r.stdout)
 		}
 	}
+	if strings.Contains(r.stdout, "LOCAL") {
+		t.Errorf("private account without --private-nkey:\n%s", r.stdout)
+	}
+
+	// The private account for a node joining through nats.urls: a given public key, or
+	// a generated pair whose seed goes to a file and is never printed.
+	r = cix(t, "", "federation", "leaf-config", exampleManifest, "--admin", "BE", "--hub", "tls://hub-1:7422", "--private-nkey", pub).must(t, 0)
+	if !strings.Contains(r.stdout, "LOCAL {") || !strings.Contains(r.stdout, `users: [{nkey: "`+pub+`"}]`) {
+		t.Errorf("leaf configuration lacks the private account of %s:\n%s", pub, r.stdout)
+	}
+	cix(t, "", "federation", "leaf-config", exampleManifest, "--admin", "BE", "--hub", "tls://hub-1:7422", "--private-nkey", "SU-not-a-public-key").must(t, 1)
+	privFile := filepath.Join(dir, "private.seed")
+	r = cix(t, "", "federation", "leaf-config", exampleManifest, "--admin", "BE", "--hub", "tls://hub-1:7422", "--private-key-out", privFile).must(t, 0)
+	pseed, err := os.ReadFile(privFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(pseed))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ppub, _ := pkp.PublicKey()
+	if !strings.Contains(r.stdout, `users: [{nkey: "`+ppub+`"}]`) || !strings.Contains(r.stderr, ppub) {
+		t.Errorf("generated private user %s not in the configuration or not printed:\n%s\n%s", ppub, r.stdout, r.stderr)
+	}
+	if fi, err := os.Stat(privFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("private seed file mode %v, %v", fi.Mode(), err)
+	}
+	if strings.Contains(r.stdout+r.stderr, strings.TrimSpace(string(pseed))) {
+		t.Fatal("the private seed was printed")
+	}
 }
 
 func TestFederationUsageAndManifestErrors(t *testing.T) {

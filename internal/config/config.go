@@ -193,6 +193,15 @@ type NATS struct {
 	// CredentialsPoll is how often the node reads its credentials from Vault to pick up
 	// a rotation (credentials vault).
 	CredentialsPoll Duration `yaml:"credentials_poll"`
+	// PrivateCredentials and PrivateNkeySeedEnv (exactly one, required in federation mode
+	// with nats.urls, refused otherwise) give the node's user in the leaf server's private
+	// account (federation.PrivateAccount, not bound to the hub; `cix federation
+	// leaf-config --private-nkey`): a file holding its nkey seed (SU...), or the name of
+	// an environment variable holding it. The node opens a second connection there for
+	// its private streams (feed, quarantine, state, watchlist, directory cache), as it
+	// does in-process with the embedded leaf.
+	PrivateCredentials string `yaml:"private_credentials"`
+	PrivateNkeySeedEnv string `yaml:"private_nkey_seed_env"`
 	// EmbeddedListen is the client listener of the embedded server (dev mode only);
 	// empty keeps it in-process.
 	EmbeddedListen string `yaml:"embedded_listen"`
@@ -539,6 +548,14 @@ var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 func (c Config) validateFederation(bad func(key, format string, args ...any)) {
 	f := c.Federation
+	if !c.Federated() || c.Embedded() {
+		if c.NATS.PrivateCredentials != "" {
+			bad("nats.private_credentials", "only in federation mode with nats.urls")
+		}
+		if c.NATS.PrivateNkeySeedEnv != "" {
+			bad("nats.private_nkey_seed_env", "only in federation mode with nats.urls")
+		}
+	}
 	if !c.Federated() {
 		if len(f.HubURLs) > 0 {
 			bad("federation.hub_urls", "set, but federation.manifest is not")
@@ -554,6 +571,15 @@ func (c Config) validateFederation(bad func(key, format string, args ...any)) {
 		}
 	}
 	if !c.Embedded() {
+		switch n := c.NATS; {
+		case n.PrivateCredentials == "" && n.PrivateNkeySeedEnv == "":
+			bad("nats.private_credentials", "required in federation mode with nats.urls (or nats.private_nkey_seed_env): "+
+				"the node's private streams go to the leaf server's private account, not to the one bound to the hub (cix federation leaf-config --private-nkey)")
+		case n.PrivateCredentials != "" && n.PrivateNkeySeedEnv != "":
+			bad("nats.private_credentials", "set exactly one of private_credentials and private_nkey_seed_env")
+		case n.PrivateNkeySeedEnv != "" && !envNameRE.MatchString(n.PrivateNkeySeedEnv):
+			bad("nats.private_nkey_seed_env", "%q is not an environment variable name", n.PrivateNkeySeedEnv)
+		}
 		if len(f.HubURLs) > 0 {
 			bad("federation.hub_urls", "only for the embedded leaf server; with nats.urls the node joins a leaf server that connects to the hub itself")
 		}

@@ -178,3 +178,46 @@ func FuzzLoad(f *testing.F) {
 		_ = c.Validate()
 	})
 }
+
+// TestFederatedExternalLeafNeedsPrivateCredentials: a federated node joining a leaf
+// server through nats.urls must name its user in the leaf's private account, or its
+// private streams would land in the account bound to the hub.
+func TestFederatedExternalLeafNeedsPrivateCredentials(t *testing.T) {
+	base := config.Default()
+	base.Administration, base.Node = "NL", "n1"
+	base.Federation.Manifest = "/etc/cix/manifest.yaml"
+	base.NATS.URLs = []string{"nats://127.0.0.1:4222"}
+	for _, tc := range []struct {
+		name    string
+		set     func(*config.Config)
+		wantErr string // empty: valid
+	}{
+		{"none", func(*config.Config) {}, "nats.private_credentials: required in federation mode with nats.urls"},
+		{"file", func(c *config.Config) { c.NATS.PrivateCredentials = "/etc/cix/private.seed" }, ""},
+		{"env", func(c *config.Config) { c.NATS.PrivateNkeySeedEnv = "CIX_PRIVATE_NKEY_SEED" }, ""},
+		{"both", func(c *config.Config) {
+			c.NATS.PrivateCredentials, c.NATS.PrivateNkeySeedEnv = "/etc/cix/private.seed", "CIX_PRIVATE_NKEY_SEED"
+		}, "nats.private_credentials: set exactly one"},
+		{"bad env", func(c *config.Config) { c.NATS.PrivateNkeySeedEnv = "1-X" }, "nats.private_nkey_seed_env"},
+		{"embedded leaf", func(c *config.Config) {
+			c.NATS.URLs, c.NATS.PrivateCredentials = nil, "/etc/cix/private.seed"
+			c.Federation.HubURLs, c.Federation.LeafNkeySeedEnv = []string{"nats-leaf://hub:7422"}, "CIX_LEAF_NKEY_SEED"
+		}, "nats.private_credentials: only in federation mode with nats.urls"},
+		{"not federated", func(c *config.Config) {
+			c.Federation.Manifest, c.NATS.PrivateNkeySeedEnv = "", "CIX_PRIVATE_NKEY_SEED"
+		}, "nats.private_nkey_seed_env: only in federation mode with nats.urls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := base
+			c.NATS.URLs = append([]string(nil), base.NATS.URLs...)
+			tc.set(&c)
+			err := c.Validate()
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatal(err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
+}

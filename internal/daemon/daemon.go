@@ -46,9 +46,10 @@ type Daemon struct {
 	directory *directoryFollower
 	nc        *nats.Conn
 	closed    chan struct{} // closed by NATS once nc is closed (after Drain)
-	// pc is the connection to the embedded leaf's private account (federation.PrivateAccount,
-	// not bound to the hub) holding the node's private streams; nil outside federation
-	// mode with an embedded leaf, where nc holds everything. pclosed is closed once pc is.
+	// pc is the connection to the leaf's private account (federation.PrivateAccount, not
+	// bound to the hub) holding the node's private streams: in-process to the embedded
+	// leaf, or to the external one (nats.urls) with nats.private_credentials; nil outside
+	// federation mode, where nc holds everything. pclosed is closed once pc is.
 	pc      *nats.Conn
 	pclosed chan struct{}
 	ks      *trust.DevKeystore // dev keystore, nil with Vault
@@ -349,6 +350,53 @@ func (d *Daemon) connect() error {
 		return fmt.Errorf("connect to nats %v: %w", d.cfg.NATS.URLs, err)
 	}
 	d.nc = nc
+	if d.manifest != nil {
+		return d.connectPrivate()
+	}
+	return nil
+}
+
+// connectPrivate opens d.pc to the external leaf server's private account
+// (federation.PrivateAccount, not bound to the hub) with the node's nkey from
+// nats.private_credentials or nats.private_nkey_seed_env, for the private streams.
+func (d *Daemon) connectPrivate() error {
+	var auth nats.Option
+	switch {
+	case d.cfg.NATS.PrivateCredentials != "":
+		o, err := nats.NkeyOptionFromSeed(d.cfg.NATS.PrivateCredentials)
+		if err != nil {
+			return fmt.Errorf("nats.private_credentials: %w", err)
+		}
+		auth = o
+	case d.cfg.NATS.PrivateNkeySeedEnv != "":
+		seed := strings.TrimSpace(os.Getenv(d.cfg.NATS.PrivateNkeySeedEnv))
+		if seed == "" {
+			return fmt.Errorf("nats.private_nkey_seed_env: the variable %s holding the private account's nkey seed is not set", d.cfg.NATS.PrivateNkeySeedEnv)
+		}
+		kp, err := nkeys.FromSeed([]byte(seed))
+		if err != nil {
+			return fmt.Errorf("nats.private_nkey_seed_env: %w", err)
+		}
+		pub, err := kp.PublicKey()
+		if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+			return errors.New("nats.private_nkey_seed_env: the seed is not a user nkey seed (SU...)")
+		}
+		auth = nats.Nkey(pub, kp.Sign)
+	default: // refused by config.Validate
+		return errors.New("nats.private_credentials: required in federation mode with nats.urls")
+	}
+	pc, err := nats.Connect(joinURLs(d.cfg.NATS.URLs), auth,
+		nats.Name(d.natsName()+" private"), nats.ClosedHandler(func(*nats.Conn) { close(d.pclosed) }),
+		nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond), nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				d.log.Warn("nats disconnected (private account)", "error", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("connect to the leaf server's private account %v: %w", d.cfg.NATS.URLs, err)
+	}
+	d.pc = pc
 	return nil
 }
 
