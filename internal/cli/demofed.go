@@ -307,14 +307,23 @@ func demoWhoSaw(ctx context.Context, f *federation, o demoOptions, origin *fedNo
 	fmt.Fprintln(tw, "ADMINISTRATION\tALERT\tSCOPE\tRECEIVED")
 	for _, n := range f.nodes {
 		for _, it := range items {
+			entitled := n == origin || slices.Contains(it.audience, n.admin)
 			cctx, cancel := context.WithTimeout(ctx, o.timeout)
 			_, err := n.node.Get(cctx, &nodev1.GetRequest{Id: it.id})
+			// An entitled node may still be receiving it (the origin's own copy comes back
+			// through its inbound stream too): ask again until the deadline.
+			for entitled && status.Code(err) == codes.NotFound && cctx.Err() == nil {
+				select {
+				case <-cctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+				_, err = n.node.Get(cctx, &nodev1.GetRequest{Id: it.id})
+			}
 			cancel()
 			has := err == nil
 			if err != nil && status.Code(err) != codes.NotFound {
 				return callErr("get at "+n.admin, err)
 			}
-			entitled := n == origin || slices.Contains(it.audience, n.admin)
 			var verdict string
 			switch {
 			case has && n == origin:
