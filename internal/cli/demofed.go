@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/config"
-	"github.com/cix-exchange/cix/internal/daemon"
 	"github.com/cix-exchange/cix/internal/envelope"
 	fedconf "github.com/cix-exchange/cix/internal/federation"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
@@ -156,27 +155,9 @@ func startHubFederation(ctx context.Context, dir string, admins []string, vaults
 			Manifest: manifestFile, HubURLs: []string{fmt.Sprintf("nats-leaf://127.0.0.1:%d", leafPort)},
 			LeafNkeySeedEnv: leafSeedEnv(a),
 		}
-		if fvs[a] != nil {
-			cfg.Trust.Keystore, cfg.Trust.OwnAnchor = "vault", anchors[a]
-			cfg.GRPC.TLS.Mode = config.TLSOff
-			cfg.NATS.Credentials = config.NATSCredsNone
-			cfg.Vault = vcfgs[a]
-		}
-		for _, o := range admins {
-			if o != a {
-				cfg.Trust.Anchors = append(cfg.Trust.Anchors, anchors[o])
-			}
-		}
-		d, err := daemon.Start(ctx, cfg, log.With("node", a+"/"+demoNode))
-		if err != nil {
-			return nil, fmt.Errorf("start node %s: %w", a, err)
-		}
-		n := &fedNode{admin: a, dataDir: cfg.DataDir, d: d, anchor: anchors[a], vault: fvs[a]}
-		f.nodes = append(f.nodes, n)
-		if n.conn, err = dial(d.Addr(), tlsFiles{}); err != nil {
+		if err := f.startNode(ctx, cfg, admins, anchors, vcfgs[a], fvs[a], log); err != nil {
 			return nil, err
 		}
-		n.node, n.adm = nodev1.NewNodeServiceClient(n.conn), nodev1.NewAdminServiceClient(n.conn)
 	}
 	return f, nil
 }

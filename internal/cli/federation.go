@@ -117,33 +117,45 @@ func startFederation(ctx context.Context, dir string, admins []string, vaults ma
 		cfg.GRPC.Listen = "127.0.0.1:0"
 		cfg.NATS.URLs = []string{f.ns.ClientURL()}
 		cfg.Log.Level = "warn"
-		if fvs[a] != nil {
-			cfg.Trust.Keystore, cfg.Trust.OwnAnchor = "vault", anchors[a]
-			// Plaintext gRPC on loopback for the demo; with the vault keystore the mode
-			// would default to vault (mutual TLS, certificates from the node's Vault).
-			cfg.GRPC.TLS.Mode = config.TLSOff
-			// The demo's server runs without authentication: no NATS credentials (with
-			// the vault keystore they would otherwise come from the node's Vault KV).
-			cfg.NATS.Credentials = config.NATSCredsNone
-			cfg.Vault = vcfgs[a]
-		}
-		for _, o := range admins {
-			if o != a {
-				cfg.Trust.Anchors = append(cfg.Trust.Anchors, anchors[o])
-			}
-		}
-		d, err := daemon.Start(ctx, cfg, log.With("node", a+"/"+demoNode))
-		if err != nil {
-			return nil, fmt.Errorf("start node %s: %w", a, err)
-		}
-		n := &fedNode{admin: a, dataDir: cfg.DataDir, d: d, anchor: anchors[a], vault: fvs[a]}
-		f.nodes = append(f.nodes, n)
-		if n.conn, err = dial(d.Addr(), tlsFiles{}); err != nil {
+		if err := f.startNode(ctx, cfg, admins, anchors, vcfgs[a], fvs[a], log); err != nil {
 			return nil, err
 		}
-		n.node, n.adm = nodev1.NewNodeServiceClient(n.conn), nodev1.NewAdminServiceClient(n.conn)
 	}
 	return f, nil
+}
+
+// startNode starts administration cfg.Administration's demo node: on its own Vault when
+// fv is set (with plaintext gRPC on loopback and no NATS credentials), trusting the other
+// administrations' anchors; then it connects a client to it.
+func (f *federation) startNode(ctx context.Context, cfg config.Config, admins []string, anchors map[string]string,
+	vcfg config.Vault, fv *fedVault, log *slog.Logger) error {
+	a := cfg.Administration
+	if fv != nil {
+		cfg.Trust.Keystore, cfg.Trust.OwnAnchor = "vault", anchors[a]
+		// Plaintext gRPC on loopback for the demo; with the vault keystore the mode
+		// would default to vault (mutual TLS, certificates from the node's Vault).
+		cfg.GRPC.TLS.Mode = config.TLSOff
+		// The demo's servers run without authentication: no NATS credentials (with
+		// the vault keystore they would otherwise come from the node's Vault KV).
+		cfg.NATS.Credentials = config.NATSCredsNone
+		cfg.Vault = vcfg
+	}
+	for _, o := range admins {
+		if o != a {
+			cfg.Trust.Anchors = append(cfg.Trust.Anchors, anchors[o])
+		}
+	}
+	d, err := daemon.Start(ctx, cfg, log.With("node", a+"/"+demoNode))
+	if err != nil {
+		return fmt.Errorf("start node %s: %w", a, err)
+	}
+	n := &fedNode{admin: a, dataDir: cfg.DataDir, d: d, anchor: anchors[a], vault: fv}
+	f.nodes = append(f.nodes, n)
+	if n.conn, err = dial(d.Addr(), tlsFiles{}); err != nil {
+		return err
+	}
+	n.node, n.adm = nodev1.NewNodeServiceClient(n.conn), nodev1.NewAdminServiceClient(n.conn)
+	return nil
 }
 
 // prepareVault bootstraps the Vault of admin for its node, as the administration's
