@@ -471,8 +471,9 @@ func TestSendWhileHubDown(t *testing.T) {
 	}
 	f.startHub()
 	f.waitLeafNodes(3)
-	// The inbound stream's sources resume on nats-server's own schedule (a health check
-	// every 10 s, then retries backing off by 10 s): tens of seconds, hence a longer bound.
+	// After a hub outage the inbound stream's source may be re-created only after
+	// nats-server's timeouts (about 40 s here; docs/transport.md, "Source stalls after a
+	// hub outage"), hence a longer bound.
 	back := time.Now()
 	eventuallyWithin(t, 150*time.Second, func() error {
 		if ok, err := be.Held(ctx, ref); err != nil || !ok {
