@@ -56,6 +56,10 @@ type partial struct {
 // costs look-ups, never correctness: presence is read from the inbound stream.
 const maxTracked = 1024
 
+// fetchBatch is the most chunks fetched at once: with the one being read back when an
+// object completes, what bounds the receiver's memory (about 1.25 MiB).
+const fetchBatch = 4
+
 // ConsumerFilter is the subject filter of the receiver's consumer on CIX_IN_<admin>.
 func ConsumerFilter(admin string) string {
 	return federation.OutSubjectPrefix + "*.to." + admin + "." + Kind + ".>"
@@ -66,8 +70,8 @@ func ConsumerFilter(admin string) string {
 // headers, length); once every chunk of an object is in the inbound stream (the last
 // chunk is published last, so its arrival triggers the check), the chunks are read back
 // from the stream one at a time into the bucket, and the object is kept only if the
-// bucket's SHA-256 and size of it match the headers. Memory stays at about one chunk
-// whatever the objects' sizes.
+// bucket's SHA-256 and size of it match the headers. Memory stays at a few chunks
+// whatever the objects' sizes (fetchBatch).
 //
 // A chunk is acknowledged once it is handled: the chunk that completes an object only
 // after the object is stored, earlier ones once checked, since they stay in the inbound
@@ -106,7 +110,7 @@ func (s *Store) Run(ctx context.Context) error {
 		// A short fetch, every message of which is handled or given back (Nak) before
 		// the next: nothing delivered is left waiting for the acknowledgement timeout
 		// when Run stops.
-		batch, err := cons.Fetch(16, jetstream.FetchMaxWait(time.Second))
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
