@@ -238,7 +238,7 @@ func TestBadInputAtPublish(t *testing.T) {
 	})
 	t.Run("100000 nested groups", func(t *testing.T) {
 		ab := marshal(t, newAlert("NL"))
-		ab = append(ab, bytes.Repeat([]byte{0xfb, 0x3e}, 100000)...) // start group of unknown field 1007
+		ab = append(ab, bytes.Repeat([]byte{0xfb, 0x3e}, 100000)...)                       // start group of unknown field 1007
 		req := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), ab) // PublishRequest.alert
 		var resp []byte
 		err := nl.conn.Invoke(ctx, nodev1.NodeService_Publish_FullMethodName, &req, &resp, grpc.ForceCodec(rawCodec{}))
