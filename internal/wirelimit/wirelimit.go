@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -68,12 +69,14 @@ func (e *Error) Unwrap() error { return e.Err }
 // allocates nothing per element; it does not check what proto.Unmarshal checks (a
 // message that passes may still not decode).
 func Check(b []byte, md protoreflect.MessageDescriptor, root string, l Limits) error {
-	w := walker{l: l, path: []frame{{name: root, index: -1}}}
-	if err := w.message(b, md, 1); err != nil {
-		return err
-	}
-	return nil
+	w := walkers.Get().(*walker)
+	defer walkers.Put(w)
+	w.init(l, root)
+	return w.message(b, md, 1)
 }
+
+// walkers keeps the walkers' stacks between checks.
+var walkers = sync.Pool{New: func() any { return &walker{} }}
 
 // Unmarshal is Check with l, then proto.Unmarshal of b into m. Its errors are *Error;
 // a string field that is not valid UTF-8 is named.
@@ -97,7 +100,10 @@ func Unmarshal(b []byte, m proto.Message, root string, l Limits) error {
 // InvalidUTF8 returns the path of the first string field of b (a message of type md)
 // whose value is not valid UTF-8, if there is one.
 func InvalidUTF8(b []byte, md protoreflect.MessageDescriptor, root string) (string, bool) {
-	w := walker{l: Limits{Repeated: int(^uint(0) >> 1), Elements: int(^uint(0) >> 1), Depth: protowire.DefaultRecursionLimit}, utf8: true, path: []frame{{name: root, index: -1}}}
+	w := walkers.Get().(*walker)
+	defer walkers.Put(w)
+	w.init(Limits{Repeated: int(^uint(0) >> 1), Elements: int(^uint(0) >> 1), Depth: protowire.DefaultRecursionLimit}, root)
+	w.utf8 = true
 	err := w.message(b, md, 1)
 	var e *Error
 	if errors.As(err, &e) && w.badUTF8 {
@@ -124,6 +130,12 @@ type walker struct {
 	path    []frame
 	utf8    bool
 	badUTF8 bool
+}
+
+func (w *walker) init(l Limits, root string) {
+	w.l, w.elements, w.utf8, w.badUTF8 = l, 0, false, false
+	w.counts = w.counts[:0]
+	w.path = append(w.path[:0], frame{name: root, index: -1})
 }
 
 // where is the path of the field being walked, built only for an error.

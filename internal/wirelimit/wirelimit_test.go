@@ -220,3 +220,28 @@ func FuzzCheck(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkCheck is the cost the check adds to decoding a typical alert
+// (BenchmarkUnmarshalAlone).
+func BenchmarkCheck(b *testing.B) {
+	raw := marshal(b, synth.ValidSeizure())
+	md := (&alertv1.Alert{}).ProtoReflect().Descriptor()
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := wirelimit.Check(raw, md, "alert", wirelimit.Default); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkUnmarshalAlone(b *testing.B) {
+	raw := marshal(b, synth.ValidSeizure())
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := proto.Unmarshal(raw, &alertv1.Alert{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
