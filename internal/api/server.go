@@ -51,14 +51,18 @@ type ServerOptions struct {
 
 // NewServer assembles the gRPC server of a node: NodeService, AdminService,
 // ExchangeService, WatchService (with a watchlist), SearchService (with an index), health
-// and reflection, with logging, authorisation by role and panic recovery (recovery innermost,
-// so a panic becomes an Internal status that is logged like any other).
+// and reflection, with logging, authorisation by role, requests checked and decoded by
+// requestCodec (refusals answered InvalidArgument naming the field) and panic recovery
+// (recovery innermost, so a panic becomes an Internal status that is logged like any
+// other).
 func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	auth := authorizer{admin: o.Administration, tls: o.TLS != nil}
+	codec := newRequestCodec()
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(unaryLog(log), auth.unary(), unaryRecover(log)),
-		grpc.ChainStreamInterceptor(streamLog(log), auth.stream(), streamRecover(log)),
+		grpc.ForceServerCodecV2(codec),
+		grpc.ChainUnaryInterceptor(unaryLog(log), auth.unary(), codec.checkDecodedUnary(), unaryRecover(log)),
+		grpc.ChainStreamInterceptor(streamLog(log), auth.stream(), codec.checkDecodedStream(), streamRecover(log)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
 	if o.TLS != nil {

@@ -79,19 +79,26 @@ func (s *NodeService) PublishStream(stream grpc.BidiStreamingServer[nodev1.Publi
 		defer close(jobs)
 		for {
 			req, err := stream.Recv()
-			if err != nil {
+			var refused *decodeError
+			if err != nil && !errors.As(err, &refused) {
 				if !errors.Is(err, io.EOF) {
 					recvErr <- err
 				}
 				return
 			}
 			it := &item{alert: req.GetAlert(), prepared: make(chan struct{})}
+			if refused != nil { // an item that does not decode is answered, the stream goes on
+				it.err = refused
+				close(it.prepared)
+			}
 			select {
 			case ordered <- it: // first, so that the window bounds what is being signed
 			case <-ctx.Done():
 				return
 			}
-			jobs <- it // never blocks for long: ordered bounds the items out
+			if refused == nil {
+				jobs <- it // never blocks for long: ordered bounds the items out
+			}
 		}
 	}()
 	for range workers { // signing workers

@@ -48,6 +48,9 @@ func toStatus(log *slog.Logger, err error) error {
 		return status.Error(codes.Canceled, "cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, node.ErrStoreFull):
+		log.Warn("request failed: alert store full", "error", err)
+		return status.Error(codes.ResourceExhausted, "the node's alert store is full: nothing was stored; retry with the same id once its operator has made space")
 	case errors.Is(err, node.ErrNoSigningKey):
 		log.Warn("request failed: no signing key", "error", err)
 		return status.Error(codes.Unavailable, err.Error()+"; nothing was published, retry with the same id once the node has a valid key")

@@ -193,6 +193,42 @@ type Ack struct {
 // happened, and retrying with the same id is safe.
 var ErrUnavailable = errors.New("alert stream unavailable")
 
+// ErrStoreFull: the stream refused to store the message for lack of space (its byte or
+// message limit, the server's storage, the account's limits, a full disk). Nothing was
+// stored; retrying with the same id is safe once there is space again.
+var ErrStoreFull = errors.New("alert store full")
+
+// JetStream's error codes for a store that cannot take more (nats-server errors.json).
+const (
+	jsAccountResourcesExceeded = 10002
+	jsInsufficientResources    = 10023
+	jsStorageResourcesExceeded = 10047
+	jsMemoryResourcesExceeded  = 10028
+	jsStreamStoreFailed        = 10077 // with the store's own error as description
+)
+
+// storeFull returns err as an ErrStoreFull, keeping JetStream's description, when it is
+// a refusal for lack of space; nil otherwise.
+func storeFull(err error) error {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return nil
+	}
+	full := false
+	switch apiErr.ErrorCode {
+	case jsAccountResourcesExceeded, jsInsufficientResources, jsStorageResourcesExceeded, jsMemoryResourcesExceeded:
+		full = true
+	case jsStreamStoreFailed:
+		d := strings.ToLower(apiErr.Description)
+		full = strings.Contains(d, "maximum bytes exceeded") || strings.Contains(d, "maximum messages exceeded") ||
+			strings.Contains(d, "no space") || strings.Contains(d, "resources")
+	}
+	if !full {
+		return nil
+	}
+	return fmt.Errorf("%w (%s): %w", ErrStoreFull, apiErr.Description, err)
+}
+
 // Publish stores one signed alert and waits for the stream's acknowledgement.
 func (b *Bus) Publish(ctx context.Context, subject, id string, data []byte) (Ack, error) {
 	ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(b.msgID(subject, id)), jetstream.WithExpectStream(b.outName))
@@ -247,6 +283,9 @@ func (b *Bus) settle(ctx context.Context, subject string, ack *jetstream.PubAck,
 			return Ack{}, fmt.Errorf("%w: look up stored duplicate: %v", ErrUnavailable, gerr)
 		}
 		return Ack{Sequence: m.Sequence, Duplicate: true}, nil
+	}
+	if full := storeFull(err); full != nil {
+		return Ack{}, fmt.Errorf("%w: %w", ErrUnavailable, full)
 	}
 	return Ack{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

@@ -203,9 +203,10 @@ func jsAt(t *testing.T, url string) jetstream.JetStream {
 }
 
 // TestStoreFullPublishFails: when the alert stream cannot store more (its byte limit
-// reached, as on a full disk or an exhausted quota), Publish fails with Unavailable and a
-// message saying nothing was stored; nothing unstored is acknowledged; once space is back
-// the same ids are stored, once each.
+// reached, as on a full disk or an exhausted quota), Publish and each PublishStream item
+// fail with ResourceExhausted and a message saying the node's store is full and nothing
+// was stored; nothing unstored is acknowledged; once space is back the same ids are
+// stored, once each.
 func TestStoreFullPublishFails(t *testing.T) {
 	nl := startNode(t, "NL", nil, nil)
 	ctx := context.Background()
@@ -224,19 +225,46 @@ func TestStoreFullPublishFails(t *testing.T) {
 	if _, err := js.UpdateStream(ctx, full); err != nil {
 		t.Fatal(err)
 	}
+	const wantMsg = "the node's alert store is full: nothing was stored; retry with the same id"
 	var refused []*alertv1.Alert
 	for range 5 {
 		a := newAlert("NL")
 		_, err = nl.client.Publish(ctx, &nodev1.PublishRequest{Alert: a})
-		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "retry with the same id") {
-			t.Fatalf("publish to a full store: %v, want Unavailable", err)
-		}
-		if _, err := st.GetLastMsgForSubject(ctx, subjectOf(a)); !errors.Is(err, jetstream.ErrMsgNotFound) {
-			t.Fatalf("refused alert %s is on the stream: %v", a.GetId(), err)
+		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), wantMsg) {
+			t.Fatalf("publish to a full store: %v, want ResourceExhausted saying %q", err, wantMsg)
 		}
 		refused = append(refused, a)
 	}
 	t.Logf("full store: %v", err)
+	// The same answer for each item of a bulk stream.
+	stream, err := nl.client.PublishStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		a := newAlert("NL")
+		if err := stream.Send(&nodev1.PublishStreamRequest{Alert: a}); err != nil {
+			t.Fatal(err)
+		}
+		refused = append(refused, a)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		r, err := stream.Recv()
+		if err != nil {
+			t.Fatalf("item %d: %v", i, err)
+		}
+		if e := r.GetError(); e.GetCode() != uint32(codes.ResourceExhausted) || !strings.Contains(e.GetMessage(), wantMsg) {
+			t.Fatalf("item %d: %v, want ResourceExhausted saying %q", i, r, wantMsg)
+		}
+	}
+	for _, a := range refused {
+		if _, err := st.GetLastMsgForSubject(ctx, subjectOf(a)); !errors.Is(err, jetstream.ErrMsgNotFound) {
+			t.Fatalf("refused alert %s is on the stream: %v", a.GetId(), err)
+		}
+	}
 	full.MaxBytes = -1
 	if _, err := js.UpdateStream(ctx, full); err != nil {
 		t.Fatal(err)

@@ -52,12 +52,25 @@ type fedNet struct {
 	manifest                  string
 	hubOpts                   fed.HubOptions
 	secretariat, secretariatP string
+	// proxies, with withLinkProxies: the TCP proxy each member's leaf reaches the hub
+	// through, by member.
+	proxies map[string]*linkProxy
 }
 
+// fedOption changes how startFedNet assembles the federation.
+type fedOption func(*fedNet)
+
+// withLinkProxies makes each member's leaf reach the hub through its own TCP proxy
+// (fedNet.proxies), which a test can cut to make the leaf link drop.
+func withLinkProxies(f *fedNet) { f.proxies = map[string]*linkProxy{} }
+
 // startFedNet starts the hub and the nodes of NL, BE and DE (group benelux: NL and BE).
-func startFedNet(t *testing.T) *fedNet {
+func startFedNet(t *testing.T, opts ...fedOption) *fedNet {
 	t.Helper()
 	f := &fedNet{t: t, dir: t.TempDir(), cfgs: map[string]config.Config{}, nodes: map[string]*testNode{}, ageIDs: map[string]*age.X25519Identity{}}
+	for _, o := range opts {
+		o(f)
+	}
 	codes := []string{"NL", "BE", "DE"}
 	var man strings.Builder
 	man.WriteString("federation: cix-test\nmembers:\n")
@@ -109,6 +122,14 @@ func startFedNet(t *testing.T) *fedNet {
 	if _, err := fed.GenerateSecretariatKey(f.secretariat, f.secretariatP); err != nil {
 		t.Fatal(err)
 	}
+	if f.proxies != nil {
+		// The hub must not tell the leaves its own leafnode address, or they would
+		// reconnect straight to it, around their proxies.
+		if !strings.Contains(hub, "\nleafnodes {\n") {
+			t.Fatal("no leafnodes block in the hub configuration")
+		}
+		hub = strings.Replace(hub, "\nleafnodes {\n", "\nleafnodes {\n  no_advertise: true\n", 1)
+	}
 	f.hubFile = filepath.Join(f.dir, "hub.conf")
 	if err := os.WriteFile(f.hubFile, []byte(hub), 0o600); err != nil {
 		t.Fatal(err)
@@ -120,8 +141,13 @@ func startFedNet(t *testing.T) *fedNet {
 		cfg.Administration, cfg.Node, cfg.DataDir = c, "n1", filepath.Join(f.dir, c)
 		cfg.GRPC.Listen = "127.0.0.1:0"
 		cfg.NATS.EmbeddedListen = "127.0.0.1:0"
+		hubURL := "nats-leaf://127.0.0.1:" + strconv.Itoa(hubLeaf)
+		if f.proxies != nil {
+			f.proxies[c] = startLinkProxy(t, "127.0.0.1:"+strconv.Itoa(hubLeaf))
+			hubURL = "nats-leaf://" + f.proxies[c].addr()
+		}
 		cfg.Federation = config.Federation{
-			Manifest: manifestFile, HubURLs: []string{"nats-leaf://127.0.0.1:" + strconv.Itoa(hubLeaf)},
+			Manifest: manifestFile, HubURLs: []string{hubURL},
 			LeafNkeySeedEnv: "CIX_TEST_LEAF_SEED_" + c, SecretariatKey: f.secretariatP,
 		}
 		for _, o := range codes {

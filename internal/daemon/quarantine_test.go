@@ -53,7 +53,7 @@ func newAlert(admin string) *alertv1.Alert {
 	return a
 }
 
-func marshal(t *testing.T, a *alertv1.Alert) []byte {
+func marshal(t *testing.T, a proto.Message) []byte {
 	t.Helper()
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(a)
 	if err != nil {

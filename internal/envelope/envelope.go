@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
+	"github.com/cix-exchange/cix/internal/wirelimit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -38,6 +39,26 @@ const MaxEnvelopeSize = 1 << 20
 
 // MaxSignatures bounds the signatures Open looks at.
 const MaxSignatures = 8
+
+// EnvelopeLimits bound an envelope on the wire before Open decodes it (it is not
+// verified yet, so anyone who can publish could send it): a few signatures, each with a
+// chain of a few certificates.
+var EnvelopeLimits = wirelimit.Limits{Repeated: 16, Elements: 256, Depth: 4}
+
+// PayloadLimits bound a verified payload before it is decoded (wirelimit.Default: no
+// repeated field above 1,000 elements, 32,768 elements in all, 32 levels).
+var PayloadLimits = wirelimit.Default
+
+// DecodePayload decodes a verified payload into m after checking it against
+// PayloadLimits, so that a payload of half a million empty repeated elements is refused
+// without being decoded. Its refusals are *Error with ReasonUndecodablePayload, whose
+// detail names the field when it is known (root starts the path, as "alert").
+func DecodePayload(payload []byte, m proto.Message, root string) error {
+	if err := wirelimit.Unmarshal(payload, m, root, PayloadLimits); err != nil {
+		return Refuse(ReasonUndecodablePayload, fmt.Sprintf("payload is not a %s", m.ProtoReflect().Descriptor().FullName()), err)
+	}
+	return nil
+}
 
 // PAE returns the DSSE pre-authentication encoding of payloadType and payload:
 //
@@ -201,7 +222,7 @@ func OpenAny[P any](raw []byte, v Verifier[P], wantTypes ...string) (*Opened[P],
 		return nil, Refuse(ReasonMalformedEnvelope, fmt.Sprintf("envelope of %d bytes exceeds %d", len(raw), MaxEnvelopeSize), nil)
 	}
 	env := &envelopev1.Envelope{}
-	if err := proto.Unmarshal(raw, env); err != nil {
+	if err := wirelimit.Unmarshal(raw, env, "envelope", EnvelopeLimits); err != nil {
 		return nil, Refuse(ReasonMalformedEnvelope, "not an envelope", err)
 	}
 	if !slices.Contains(wantTypes, env.GetPayloadType()) {

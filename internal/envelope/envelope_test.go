@@ -5,9 +5,11 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cix-exchange/cix/internal/envelope"
+	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	"google.golang.org/protobuf/proto"
 )
@@ -169,6 +171,7 @@ func FuzzOpen(f *testing.F) {
 	swapped.PayloadType = "x"
 	b, _ := envelope.Marshal(swapped)
 	f.Add(b)
+	f.Add(manySignatures(f, env, 17)) // above EnvelopeLimits.Repeated
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		opened, err := envelope.Open[string](raw, envelope.PayloadTypeAlert, k)
 		if err != nil {
@@ -191,4 +194,94 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal("Open accepted an envelope with no valid signature")
 		}
 	})
+}
+
+// manySignatures is env with n copies of its first signature, serialised.
+func manySignatures(t testing.TB, env *envelopev1.Envelope, n int) []byte {
+	t.Helper()
+	e := proto.CloneOf(env)
+	for len(e.Signatures) < n {
+		e.Signatures = append(e.Signatures, &envelopev1.Signature{})
+	}
+	b, err := proto.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// verifyCounter counts the signatures Open asks it to verify.
+type verifyCounter struct {
+	*rawKey
+	calls int
+}
+
+func (v *verifyCounter) Verify(pae, sig []byte, keyid string, chain [][]byte) (string, error) {
+	v.calls++
+	return v.rawKey.Verify(pae, sig, keyid, chain)
+}
+
+// TestOpenRefusesHugeRepeatedFieldsBeforeDecoding: an envelope of 1 MiB holding
+// ~500,000 empty signatures (anyone who can publish could send it: nothing is verified
+// yet) is refused as malformed_envelope naming the field, before any signature is looked
+// at; so is a signature with more certificates than a chain has.
+func TestOpenRefusesHugeRepeatedFieldsBeforeDecoding(t *testing.T) {
+	k := newRawKey(t, "k1")
+	env, err := envelope.Seal(envelope.PayloadTypeAlert, []byte("payload"), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	huge := manySignatures(t, env, 500000)
+	if len(huge) > envelope.MaxEnvelopeSize {
+		t.Fatalf("%d bytes", len(huge))
+	}
+	chain := proto.CloneOf(env)
+	chain.Signatures[0].Certificates = make([][]byte, 17)
+	long, _ := envelope.Marshal(chain)
+	for name, tc := range map[string]struct {
+		raw   []byte
+		field string
+	}{
+		"500000 signatures": {huge, "envelope.signatures: more than 16 elements"},
+		"17 certificates":   {long, "envelope.signatures[0].certificates: more than 16 elements"},
+		"17 signatures":     {manySignatures(t, env, 17), "envelope.signatures: more than 16"},
+	} {
+		v := &verifyCounter{rawKey: k}
+		_, err := envelope.Open[string](tc.raw, envelope.PayloadTypeAlert, v)
+		if envelope.ReasonOf(err) != envelope.ReasonMalformedEnvelope || !strings.Contains(err.Error(), tc.field) || v.calls != 0 {
+			t.Fatalf("%s: %v after %d verifications, want malformed_envelope naming %q", name, err, v.calls, tc.field)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+	// Up to the limit, Open decodes and still refuses more than MaxSignatures.
+	if _, err := envelope.Open[string](manySignatures(t, env, 16), envelope.PayloadTypeAlert, k); envelope.ReasonOf(err) != envelope.ReasonMalformedEnvelope || !strings.Contains(err.Error(), "16 signatures exceed 8") {
+		t.Fatalf("16 signatures: %v", err)
+	}
+}
+
+// TestDecodePayloadLimits: a verified payload with a huge repeated field is refused as
+// undecodable_payload naming the field, and m is left as it was (nothing decoded).
+func TestDecodePayloadLimits(t *testing.T) {
+	a := &alertv1.Alert{Id: "x", Body: &alertv1.Alert_Seizure{Seizure: &alertv1.SeizureAlert{}}}
+	for len(a.GetSeizure().GetGoods()) < 480000 {
+		a.GetSeizure().Goods = append(a.GetSeizure().Goods, &alertv1.Goods{})
+	}
+	b, err := proto.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := &alertv1.Alert{}
+	err = envelope.DecodePayload(b, got, "alert")
+	if envelope.ReasonOf(err) != envelope.ReasonUndecodablePayload || !strings.Contains(err.Error(), "alert.seizure.goods: more than 1000 elements") {
+		t.Fatalf("%v", err)
+	}
+	if proto.Size(got) != 0 {
+		t.Fatal("decoded the refused payload")
+	}
+	t.Log(err)
+	a.GetSeizure().Goods = a.GetSeizure().Goods[:1000]
+	b, _ = proto.Marshal(a)
+	if err := envelope.DecodePayload(b, got, "alert"); err != nil || len(got.GetSeizure().GetGoods()) != 1000 {
+		t.Fatalf("1000 goods: %v", err)
+	}
 }

@@ -13,7 +13,7 @@ import (
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/trust"
-	"google.golang.org/protobuf/proto"
+	"github.com/cix-exchange/cix/internal/wirelimit"
 )
 
 // EnvelopeLine is one line of an envelope export: the DSSE envelope in its JSON form
@@ -95,7 +95,7 @@ func verifyLine(line []byte, v *trust.Verifier, at time.Time) (*alertv1.Alert, t
 	// then checks the payload against them, as a node checks an alert against the
 	// subject it arrived on.
 	claimed := &alertv1.Alert{}
-	derr := proto.Unmarshal(l.Payload, claimed)
+	derr := wirelimit.Unmarshal(l.Payload, claimed, "alert", envelope.PayloadLimits)
 	subject := bus.AlertSubject(claimed.GetOrigin().GetAdministration(), alert.KindName(alert.Kind(claimed)), claimed.GetId())
 	if _, _, _, serr := bus.ParseAlertSubject(subject); derr != nil || serr != nil {
 		// Not an alert: say first whether the signature holds.

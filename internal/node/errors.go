@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cix-exchange/cix/internal/alert"
+	"github.com/cix-exchange/cix/internal/bus"
 )
 
 // Errors callers branch on. The API maps them to gRPC codes.
@@ -21,6 +22,9 @@ var (
 	// ErrNoSigningKey: the node has no key it may sign with (certificate expired while
 	// its issuer was unreachable, or revoked). Its message is safe to show to clients.
 	ErrNoSigningKey = errors.New("no usable signing key")
+	// ErrStoreFull (with ErrUnavailable): the alert stream refused to store an alert for
+	// lack of space; nothing was stored.
+	ErrStoreFull = bus.ErrStoreFull
 	// ErrUnsupported: the operation is not available in the node's configuration (for
 	// example notices on the federation layout).
 	ErrUnsupported = errors.New("not supported")

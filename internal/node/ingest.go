@@ -84,8 +84,8 @@ func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, 
 		if a, err = openSealed(r, opened.Envelope.GetPayload(), p, sOrigin, scope, sKind, sID); err != nil {
 			return nil, err
 		}
-	} else if err := proto.Unmarshal(opened.Envelope.GetPayload(), a); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.Alert", err)
+	} else if err := envelope.DecodePayload(opened.Envelope.GetPayload(), a, "alert"); err != nil {
+		return nil, err
 	}
 	if r != nil && r.Federation != nil {
 		if !scopeIncludes(r.Federation, scope, p.Administration, r.Administration) {
@@ -160,9 +160,8 @@ func openPayload(v *trust.Verifier, raw []byte, payloadType string, storedAt tim
 	if err != nil {
 		return trust.Principal{}, err
 	}
-	if err := proto.Unmarshal(opened.Envelope.Payload, m); err != nil {
-		return trust.Principal{}, envelope.Refuse(envelope.ReasonUndecodablePayload,
-			fmt.Sprintf("payload is not a %s", m.ProtoReflect().Descriptor().FullName()), err)
+	if err := envelope.DecodePayload(opened.Envelope.Payload, m, ""); err != nil {
+		return trust.Principal{}, err
 	}
 	return opened.Signer, nil
 }

@@ -13,6 +13,7 @@ import (
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/cix-exchange/cix/internal/wirelimit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -65,8 +66,8 @@ func (n *Node) sealAlert(ctx context.Context, a *alertv1.Alert) ([]byte, *trust.
 // Every failure is an *envelope.Error.
 func openSealed(r *Recipient, payload []byte, p trust.Principal, sOrigin string, scope federation.Scope, sKind, sID string) (*alertv1.Alert, error) {
 	sa := &alertv1.SealedAlert{}
-	if err := proto.Unmarshal(payload, sa); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.alert.v1.SealedAlert", err)
+	if err := envelope.DecodePayload(payload, sa, "sealed_alert"); err != nil {
+		return nil, err
 	}
 	if err := checkOrigin("sealed alert", sa.GetOrigin(), p, sOrigin); err != nil {
 		return nil, err
@@ -104,7 +105,7 @@ func decryptAlert(ct []byte, id *age.X25519Identity) (*alertv1.Alert, error) {
 		return nil, err
 	}
 	a := &alertv1.Alert{}
-	if err := proto.Unmarshal(pt, a); err != nil {
+	if err := wirelimit.Unmarshal(pt, a, "alert", envelope.PayloadLimits); err != nil {
 		return nil, fmt.Errorf("decrypted payload is not a cix.alert.v1.Alert: %w", err)
 	}
 	return a, nil

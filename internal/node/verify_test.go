@@ -117,6 +117,12 @@ func FuzzVerifyAlert(f *testing.F) {
 	risk.Origin.Node = "n1"
 	rs, rr := fx.seal(f, risk)
 	f.Add(rs, rr)
+	many := nlAlert() // a repeated field above the wire limit, validly signed
+	for len(many.GetSeizure().GetGoods()) < 1001 {
+		many.GetSeizure().Goods = append(many.GetSeizure().Goods, &alertv1.Goods{})
+	}
+	ms, mr := fx.seal(f, many)
+	f.Add(ms, mr)
 	now := time.Now()
 	f.Fuzz(func(t *testing.T, subject string, b []byte) {
 		v, err := node.VerifyAlert(fx.ver, subject, b, now, now)

@@ -131,8 +131,8 @@ func Verify(v *trust.Verifier, raw []byte, storedAt time.Time) (*Opened, error) 
 		return nil, err
 	}
 	n := &trustv1.Revocation{}
-	if err := proto.Unmarshal(o.Envelope.GetPayload(), n); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "not a revocation notice", err)
+	if err := envelope.DecodePayload(o.Envelope.GetPayload(), n, "revocation"); err != nil {
+		return nil, err
 	}
 	r, err := Check(n)
 	if err != nil {
