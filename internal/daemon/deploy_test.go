@@ -683,7 +683,8 @@ func writeFile(t *testing.T, path, text string) {
 // as a 3-server cluster with TLS on every listener), lets the leaves join, stops the hub
 // server holding the most leaf connections and checks that its leaves move to the other
 // two and that alerts published before and after, on every kind of scope, still reach
-// exactly their audience through the leaves' JetStream sources.
+// exactly their audience through the leaves' JetStream sources; then it starts that
+// server again, stops another one and checks the same.
 func TestDeployHubClusterLosesAServer(t *testing.T) {
 	d := startDeploy(t)
 	checkDeployScopes(t, d)
@@ -735,4 +736,31 @@ func TestDeployHubClusterLosesAServer(t *testing.T) {
 			}
 		}
 	}
+
+	// A rolling restart (README, "Joining a new administration", step 4): the stopped
+	// server comes back into the cluster, then another one stops.
+	d.startHub(victim)
+	eventually(t, 60*time.Second, victim+" back in the cluster", func() bool {
+		d.hubsMu.Lock()
+		defer d.hubsMu.Unlock()
+		for _, s := range d.hubs {
+			if s.NumRoutes() < len(d.hubs)-1 {
+				return false
+			}
+		}
+		return len(d.hubs) == 3
+	})
+	var second string
+	most = -1
+	d.hubsMu.Lock()
+	for name, s := range d.hubs {
+		if n := s.NumLeafNodes(); name != victim && n > most {
+			second, most = name, n
+		}
+	}
+	d.hubsMu.Unlock()
+	t.Logf("%s is back; stopping %s, which holds %d leaf connections", victim, second, most)
+	d.stopHub(second)
+	d.waitLeaves(len(d.codes))
+	checkDeployScopes(t, d)
 }
