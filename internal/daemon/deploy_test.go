@@ -44,8 +44,10 @@ import (
 // without docker: the hub cluster (deploy/nats/hub.conf, three servers), the leaves
 // (deploy/nats/leaf-XX.conf), the nodes (deploy/cixd/cixd-XX.yaml) and the manifest.
 //
-// What they change, all of it in this file's deployRewrite and the functions it names,
-// and nothing else:
+// What they change, and nothing else (all of it here: root and inContainer build the
+// containers' file systems, natsConfig rewrites the paths of a nats configuration,
+// startHub and startLeaf their listeners, routes and hub URLs, startNode the node
+// configuration's paths, NATS URL and gRPC listener, copyDeploy the keys):
 //
 //   - Container paths. Each service gets a root folder standing for its container's
 //     file system; every mount of the compose file becomes a symbolic link there, at
