@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/federation"
@@ -64,6 +65,9 @@ type Bus struct {
 	readFilter        string
 	acks              jetstream.Stream
 	cfg               Config
+	// inMu serialises changes of the inbound stream's sources (UpdateInbound,
+	// RestartSources).
+	inMu sync.Mutex
 }
 
 // Open connects the bus to JetStream over nc and makes sure the alert stream exists
@@ -146,6 +150,8 @@ func (b *Bus) UpdateInbound(ctx context.Context, m *federation.Manifest) error {
 	if err != nil {
 		return fmt.Errorf("update inbound stream: %w", err)
 	}
+	b.inMu.Lock()
+	defer b.inMu.Unlock()
 	if _, err := EnsureStream(ctx, b.js, inCfg); err != nil {
 		return fmt.Errorf("update inbound stream %s: %w", inCfg.Name, err)
 	}

@@ -58,6 +58,8 @@ type Daemon struct {
 	vault   *vaultIdentity
 	node    *node.Node
 	watch   *watch.Service
+	// bus is the node's alert bus (its inbound stream's sources are watched, sources.go).
+	bus *bus.Bus
 	// readStream is the stream the node receives from: CIX_ALERTS, or CIX_IN_<ADMIN> in
 	// federation mode.
 	readStream string
@@ -145,7 +147,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, err
 	}
-	d.readStream = b.ReadStream()
+	d.readStream, d.bus = b.ReadStream(), b
 	// The private streams (feed, quarantine, state, watchlist, directory cache) go to the
 	// private account when there is one; the bus and the revocation notices (which travel
 	// on the inbound and outbound streams) stay in the account bound to the hub.

@@ -7,8 +7,10 @@ import (
 	"math"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cix-exchange/cix/internal/bus"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/metrics"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -34,8 +36,12 @@ type observer struct {
 	mu           sync.Mutex
 	lag          map[string]float64 // ingest lag by source stream, from the last sample
 	lagErr       error
-	vaultErr     error     // Vault's reachability at the last sample
-	disconnected time.Time // when NATS was first seen not connected; zero while connected
+	sources      []bus.SourceState    // the inbound stream's sources at the last sample
+	nudged       map[string]time.Time // when each source was last restarted (sources.go)
+	restarts     atomic.Int64         // sources restarted
+	hubUpSince   time.Time            // since when the hub is reachable; zero while not
+	vaultErr     error                // Vault's reachability at the last sample
+	disconnected time.Time            // when NATS was first seen not connected; zero while connected
 	serving      bool
 }
 
@@ -74,6 +80,7 @@ func (o *observer) register(m *metrics.Metrics) {
 			}
 			return out
 		})
+	o.registerSources(m)
 	m.Gauge("cix_signing_certificate_expiry_seconds", "Seconds until the node's signing certificate expires (negative: expired).", func() float64 {
 		t, _ := d.signingExpiry()
 		return time.Until(t).Seconds()
@@ -170,6 +177,7 @@ func (o *observer) run(ctx context.Context) {
 // sample reads the ingest consumers' lag and probes Vault.
 func (o *observer) sample(ctx context.Context) {
 	lag, lagErr := o.d.ingestLag(ctx)
+	o.sampleSources(ctx)
 	var vaultErr error
 	if o.d.vault != nil {
 		vaultErr = o.d.probeVault(ctx)
@@ -334,6 +342,18 @@ func (d *Daemon) Health(ctx context.Context) *nodev1.GetHealthResponse {
 		}
 		dep := add("jetstream", false, ok, "ingest lag by source: "+strings.Join(parts, ", "))
 		dep.Lag = uint64(total)
+	}
+
+	if d.manifest != nil {
+		o.mu.Lock()
+		srcs := o.sources
+		o.mu.Unlock()
+		detail, stalled := sourcesDetail(srcs)
+		state := ok
+		if stalled {
+			state, detail = degraded, "a source heard nothing for over "+sourceStallAfter.String()+": "+detail
+		}
+		add("sources", false, state, detail)
 	}
 
 	if d.vault != nil {

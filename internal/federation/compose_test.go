@@ -26,7 +26,8 @@ type composeService struct {
 // run) against the manifest and the generated configurations it mounts: hub servers
 // named and reachable as the cluster routes and the leaves' hub URLs say, one leaf per
 // member with its own configuration, seed and store volume, and each member's node
-// beside its leaf, connecting to the leaf's client listener.
+// beside its leaf, connecting to the leaf's client listener in federation mode, with
+// the private account's seed. internal/daemon's TestDeployComposeFederation starts them.
 func TestComposeMatchesTheConfigurations(t *testing.T) {
 	m, err := federation.Load(exampleManifest)
 	if err != nil {
@@ -86,9 +87,41 @@ func TestComposeMatchesTheConfigurations(t *testing.T) {
 				t.Errorf("leaf-%s connects to %s, which is no hub server", lower, u)
 			}
 		}
-		want := []string{"-admin", code, "-node", mb.Nodes[0], "-nats-url", "nats://" + lc["listen"].(string)}
-		if node.NetworkMode != "service:leaf-"+lower || !containsRun(node.Command, want) {
-			t.Errorf("cixd-%s: network %q, command %v; want it beside its leaf with %v", lower, node.NetworkMode, node.Command, want)
+		if node.NetworkMode != "service:leaf-"+lower || !containsRun(node.Command, []string{"-config", "/etc/cix/cixd.yaml"}) {
+			t.Errorf("cixd-%s: network %q, command %v; want it beside its leaf with -config /etc/cix/cixd.yaml", lower, node.NetworkMode, node.Command)
+		}
+		// The node's configuration: this member's node in federation mode with the
+		// manifest, on its leaf's client listener, with the private account's seed.
+		for _, v := range []string{"./cixd/cixd-" + code + ".yaml:/etc/cix/cixd.yaml:ro", "./nats/manifest.example.yaml:/etc/cix/manifest.yaml:ro",
+			"./secrets/" + code + "/private.seed:/etc/cix/private.seed:ro"} {
+			if !slices.Contains(node.Volumes, v) {
+				t.Errorf("cixd-%s does not mount %s: %v", lower, v, node.Volumes)
+			}
+		}
+		nb, err := os.ReadFile("../../deploy/cixd/cixd-" + code + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nc struct {
+			Administration string `yaml:"administration"`
+			Node           string `yaml:"node"`
+			NATS           struct {
+				URLs               []string `yaml:"urls"`
+				PrivateCredentials string   `yaml:"private_credentials"`
+			} `yaml:"nats"`
+			Federation struct {
+				Manifest string `yaml:"manifest"`
+			} `yaml:"federation"`
+		}
+		if err := yaml.Unmarshal(nb, &nc); err != nil {
+			t.Fatal(err)
+		}
+		if nc.Administration != code || nc.Node != mb.Nodes[0] || !slices.Equal(nc.NATS.URLs, []string{"nats://" + lc["listen"].(string)}) ||
+			nc.NATS.PrivateCredentials != "/etc/cix/private.seed" || nc.Federation.Manifest != "/etc/cix/manifest.yaml" {
+			t.Errorf("deploy/cixd/cixd-%s.yaml: %+v", code, nc)
+		}
+		if _, ok := lc["accounts"].(map[string]any)[federation.PrivateAccount]; !ok {
+			t.Errorf("leaf-%s has no private account %s", lower, federation.PrivateAccount)
 		}
 	}
 }

@@ -254,10 +254,17 @@ func TestDeployExamplesAreGenerated(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{"hub.conf": hub}
+	// The public keys of the nodes' users in the leaves' private accounts (leaf-config
+	// --private-key-out, seeds not kept).
+	private := map[string]string{
+		"NL": "UCZIZ2QSIT237WFYVIHOM64L2C5DSHSPFS3LWJUW7WWPVBCIMN265BX7",
+		"BE": "UBZBMDQFTKYW6BT3SRJJHZ27YPPAUSHFZ7CDTNSNCYYWRLKBR4OC2LZH",
+		"DE": "UDILG55323DBJNK6TRNDF7R2AXJUJ35MDCNQX5P77X7GEL26IUUK6KIR",
+	}
 	for _, mb := range m.Members {
 		leaf, err := federation.LeafConfig(m, mb.Code, federation.LeafOptions{
 			HubURLs:     []string{"tls://hub-1.cix.example:7422", "tls://hub-2.cix.example:7422", "tls://hub-3.cix.example:7422"},
-			NkeySeedEnv: "CIX_LEAF_NKEY_SEED", StoreDir: "/data/jetstream",
+			NkeySeedEnv: "CIX_LEAF_NKEY_SEED", StoreDir: "/data/jetstream", PrivateNkey: private[mb.Code],
 			TLS: &federation.TLS{CAFile: "/etc/nats/tls/ca.pem", CertFile: "/etc/nats/tls/leaf.pem", KeyFile: "/etc/nats/tls/leaf-key.pem"},
 		})
 		if err != nil {

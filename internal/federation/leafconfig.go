@@ -166,7 +166,8 @@ func LeafConfig(m *Manifest, admin string, o LeafOptions) (string, error) {
 		if o.PrivateNkey != "" {
 			w.comment("The node's private streams, in an account not bound to the hub: a consumer an\n" +
 				"entitled importer creates on the outbound stream delivers only inside " + LocalAccount + ".\n" +
-				"Its one user is the node's in-process connection (the seed stays in the node).")
+				"Its one user is the node: its seed is the node's nats.private_credentials, or, with\n" +
+				"this server embedded in the node, generated at each start and never written.")
 			w.open(PrivateAccount)
 			w.raw("jetstream", "enabled")
 			w.line("users: [{nkey: %s}]", quote(o.PrivateNkey))
