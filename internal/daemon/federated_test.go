@@ -52,12 +52,20 @@ type fedNet struct {
 	manifest                  string
 	hubOpts                   fed.HubOptions
 	secretariat, secretariatP string
+	// opts are the daemon options every node starts with (a test clock).
+	opts daemon.Options
 }
 
 // startFedNet starts the hub and the nodes of NL, BE and DE (group benelux: NL and BE).
 func startFedNet(t *testing.T) *fedNet {
 	t.Helper()
-	f := &fedNet{t: t, dir: t.TempDir(), cfgs: map[string]config.Config{}, nodes: map[string]*testNode{}, ageIDs: map[string]*age.X25519Identity{}}
+	return startFedNetWith(t, daemon.Options{})
+}
+
+// startFedNetWith is startFedNet with daemon options for every node.
+func startFedNetWith(t *testing.T, opts daemon.Options) *fedNet {
+	t.Helper()
+	f := &fedNet{t: t, dir: t.TempDir(), cfgs: map[string]config.Config{}, nodes: map[string]*testNode{}, ageIDs: map[string]*age.X25519Identity{}, opts: opts}
 	codes := []string{"NL", "BE", "DE"}
 	var man strings.Builder
 	man.WriteString("federation: cix-test\nmembers:\n")
@@ -181,7 +189,7 @@ func (f *fedNet) waitLeaves(n int) {
 func (f *fedNet) startNode(code string) *testNode {
 	f.t.Helper()
 	cfg := f.cfgs[code]
-	d, err := daemon.Start(context.Background(), cfg, testLog(f.t))
+	d, err := daemon.StartWith(context.Background(), cfg, testLog(f.t), f.opts)
 	if err != nil {
 		f.t.Fatalf("start %s: %v", code, err)
 	}
