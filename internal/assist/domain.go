@@ -335,7 +335,7 @@ func ValidateTransition(t *pb.Transition, self string) error {
 		for i, r := range p.GetReasons() {
 			text(&v, fmt.Sprintf("postponement.reasons[%d]", i), r, true)
 		}
-		if p.Until != nil && !p.GetUntil().IsValid() {
+		if p.GetUntil() != nil && !p.GetUntil().IsValid() {
 			v.add("postponement.until", "not a valid time")
 		}
 	case pb.Action_ACTION_PENDING_AUTHORISATION:
