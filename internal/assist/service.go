@@ -1156,7 +1156,9 @@ func (s *Service) Watch(ctx context.Context, cursor, requestID string, send func
 					if e := r.bySHA[Digest(m.Data())]; e != nil {
 						ch.Entry = HistoryEntry(c, e)
 						for _, f := range c.Forks {
-							if f[0] == e.SHA256 || f[1] == e.SHA256 {
+							// Once per fork: on the transition that completed it.
+							w, l := r.bySHA[f[0]], r.bySHA[f[1]]
+							if (w == e || l == e) && e.Seq == max(w.Seq, l.Seq) {
 								evs = append(evs, &pb.WatchRequestsResponse{Event: &pb.WatchRequestsResponse_Conflict{Conflict: &pb.RequestConflict{
 									RequestId: id, WinnerSha256: f[0], SupersededSha256: f[1], Cursor: cur}}})
 							}

@@ -699,3 +699,87 @@ func TestAssistanceNeedsFederationMode(t *testing.T) {
 	_, err := assistClient(n).ListRequests(actx(t), &pb.ListRequestsRequest{})
 	wantCode(t, err, codes.FailedPrecondition)
 }
+
+// A fork: NL withdraws while the hub is down, so BE's node delivers the SUBMIT not
+// knowing of the WITHDRAW. Both transitions are chained on SUBMIT; both sides keep both
+// and choose the same winner (the earlier WITHDRAW), with DELIVER superseded.
+func TestAssistanceForkConvergesAndIsWatched(t *testing.T) {
+	f := startFedNet(t)
+	nl, be := assistClient(f.node("NL")), assistClient(f.node("BE"))
+	ctx := actx(t)
+	f.stopHub()
+	id := submitted(t, nl, "BE", pb.Urgency_URGENCY_NORMAL)
+	if _, err := nl.WithdrawRequest(ctx, &pb.WithdrawRequestRequest{RequestId: id, ClientId: uuid.NewString(), Reason: "sent by mistake"}); err != nil {
+		t.Fatal(err)
+	}
+	f.startHub()
+	f.waitLeaves(3)
+	var sides []*pb.Request
+	for _, s := range []struct {
+		who string
+		c   pb.AssistanceServiceClient
+	}{{"NL", nl}, {"BE", be}} {
+		var r *pb.Request
+		eventually(t, assistWait, s.who+" holds SUBMIT, WITHDRAW and DELIVER", func() bool {
+			g, err := s.c.GetRequest(ctx, &pb.GetRequestRequest{RequestId: id})
+			if err != nil {
+				return false
+			}
+			r = g.GetRequest()
+			return len(r.GetHistory()) == 3
+		})
+		if r.GetState() != pb.RequestState_REQUEST_STATE_WITHDRAWN || !slices.Contains(r.GetFlags(), pb.Flag_FLAG_CONFLICT) {
+			t.Fatalf("%s: %v flags %v, want WITHDRAWN with CONFLICT", s.who, r.GetState(), r.GetFlags())
+		}
+		last := r.GetHistory()[2]
+		if last.GetAction() != pb.Action_ACTION_DELIVER || last.GetSupersededBy() != r.GetHistory()[1].GetSha256() || last.GetStateAfter() != 0 {
+			t.Fatalf("%s: superseded entry %v", s.who, last)
+		}
+		sides = append(sides, r)
+	}
+	sameHistory(t, sides[0], sides[1], 2)
+
+	// WatchRequests replays NL's changes (draft, SUBMIT, WITHDRAW, DELIVER with its
+	// conflict), then caught_up; from a cursor it resumes right after it.
+	events := func(cursor string) []*pb.WatchRequestsResponse {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		w, err := nl.WatchRequests(wctx, &pb.WatchRequestsRequest{Cursor: cursor, RequestId: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []*pb.WatchRequestsResponse
+		for {
+			ev, err := w.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.GetCaughtUp() != nil {
+				return out
+			}
+			out = append(out, ev)
+		}
+	}
+	all := events("")
+	var actions []pb.Action
+	conflicts := 0
+	for _, ev := range all {
+		if ev.GetConflict() != nil {
+			conflicts++
+			continue
+		}
+		if e := ev.GetChanged().GetEntry(); e != nil {
+			actions = append(actions, e.GetAction())
+		}
+	}
+	if !slices.Equal(actions, []pb.Action{pb.Action_ACTION_SUBMIT, pb.Action_ACTION_WITHDRAW, pb.Action_ACTION_DELIVER}) || conflicts != 1 {
+		t.Fatalf("watched actions %v, %d conflicts", actions, conflicts)
+	}
+	if ev := all[0].GetChanged(); ev == nil || ev.GetEntry() != nil {
+		t.Fatalf("first event %v, want the draft", all[0])
+	}
+	rest := events(all[1].GetChanged().GetCursor())
+	if len(rest) != len(all)-2 || !proto.Equal(rest[0], all[2]) {
+		t.Fatalf("resumed watch: %d events, want %d starting with %v", len(rest), len(all)-2, all[2])
+	}
+}
