@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/assist"
+	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	"github.com/cix-exchange/cix/internal/envelope"
 	fed "github.com/cix-exchange/cix/internal/federation"
@@ -698,6 +699,44 @@ func TestAssistanceNeedsFederationMode(t *testing.T) {
 	n := startNode(t, "NL", nil, nil)
 	_, err := assistClient(n).ListRequests(actx(t), &pb.ListRequestsRequest{})
 	wantCode(t, err, codes.FailedPrecondition)
+	if st, _ := status.FromError(err); !strings.Contains(st.Message(), "federation.manifest") {
+		t.Fatalf("message %q does not say what is missing", st.Message())
+	}
+}
+
+// The roles of AssistanceService under mutual TLS: assistance-officer calls everything,
+// admin reads, publisher and analyst are refused. The node is not in federation mode,
+// so an admitted call answers FailedPrecondition and a refused one PermissionDenied.
+func TestAssistanceRoles(t *testing.T) {
+	n := startNode(t, "NL", nil, nil, func(c *config.Config) { c.GRPC.TLS.Mode = config.TLSDev })
+	ctx := actx(t)
+	for _, tc := range []struct {
+		role        trust.Role
+		read, write codes.Code
+	}{
+		{trust.RoleAssistanceOfficer, codes.FailedPrecondition, codes.FailedPrecondition},
+		{trust.RoleAdmin, codes.FailedPrecondition, codes.PermissionDenied},
+		{trust.RolePublisher, codes.PermissionDenied, codes.PermissionDenied},
+		{trust.RoleAnalyst, codes.PermissionDenied, codes.PermissionDenied},
+	} {
+		c := pb.NewAssistanceServiceClient(tlsConn(t, n.d.Addr(), n.ks.Anchor(), clientCert(t, n.ks, tc.role)))
+		_, err := c.ListRequests(ctx, &pb.ListRequestsRequest{})
+		if status.Code(err) != tc.read {
+			t.Errorf("%s ListRequests: %v, want %v", tc.role, err, tc.read)
+		}
+		_, err = c.GetRequest(ctx, &pb.GetRequestRequest{RequestId: uuid.NewString()})
+		if status.Code(err) != tc.read {
+			t.Errorf("%s GetRequest: %v, want %v", tc.role, err, tc.read)
+		}
+		_, err = c.CreateRequest(ctx, &pb.CreateRequestRequest{ClientId: "x"})
+		if status.Code(err) != tc.write {
+			t.Errorf("%s CreateRequest: %v, want %v", tc.role, err, tc.write)
+		}
+		_, err = c.AnswerRequest(ctx, &pb.AnswerRequestRequest{RequestId: uuid.NewString(), ClientId: "y"})
+		if status.Code(err) != tc.write {
+			t.Errorf("%s AnswerRequest: %v, want %v", tc.role, err, tc.write)
+		}
+	}
 }
 
 // A fork: NL withdraws while the hub is down, so BE's node delivers the SUBMIT not
