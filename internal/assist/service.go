@@ -729,9 +729,25 @@ func chainContent(c *Chain) *pb.RequestContent {
 	return out
 }
 
+// refPaths lists the attachment references of t with their field paths in the API
+// request that carries them.
+func refPaths(t *pb.Transition) ([]*pb.AttachmentRef, []string) {
+	var refs []*pb.AttachmentRef
+	var paths []string
+	for i, r := range t.GetRequest().GetAttachments() {
+		refs, paths = append(refs, r), append(paths, fmt.Sprintf("content.attachments[%d]", i))
+	}
+	for i, it := range t.GetReply().GetItems() {
+		for j, r := range it.GetAttachments() {
+			refs, paths = append(refs, r), append(paths, fmt.Sprintf("reply.items[%d].attachments[%d]", i, j))
+		}
+	}
+	return refs, paths
+}
+
 // checkRefs refuses references to attachments the store does not hold.
 func (s *Service) checkRefs(ctx context.Context, t *pb.Transition) error {
-	refs := Refs(t)
+	refs, paths := refPaths(t)
 	if len(refs) == 0 {
 		return nil
 	}
@@ -742,7 +758,7 @@ func (s *Service) checkRefs(ctx context.Context, t *pb.Transition) error {
 	for i, r := range refs {
 		ref, err := RefOf(r)
 		if err != nil {
-			v.add(fmt.Sprintf("attachments[%d]", i), "%v", err)
+			v.add(paths[i], "%v", err)
 			continue
 		}
 		ok, err := s.cfg.Attachments.Held(ctx, ref)
@@ -750,7 +766,7 @@ func (s *Service) checkRefs(ctx context.Context, t *pb.Transition) error {
 			return fmt.Errorf("%w: attachment store: %w", node.ErrUnavailable, err)
 		}
 		if !ok {
-			v.add(fmt.Sprintf("attachments[%d]", i), "attachment %s (%s) is not in the store: upload it first", r.GetSha256(), clip(r.GetName()))
+			v.add(paths[i], "attachment %s (%s) is not in the store: upload it first", r.GetSha256(), clip(r.GetName()))
 		}
 	}
 	return v.err("request")

@@ -490,7 +490,7 @@ func containsAll(s string, subs ...string) bool {
 
 func TestAssistanceDeadlineOverdueAndDelayNotice(t *testing.T) {
 	clock := &testClock{}
-	f := startFedNetWith(t, daemon.Options{Now: clock.Now})
+	f := startFedNetWith(t, func(string) daemon.Options { return daemon.Options{Now: clock.Now} })
 	nl, be := assistClient(f.node("NL")), assistClient(f.node("BE"))
 	ctx := actx(t)
 	id := submitted(t, nl, "BE", pb.Urgency_URGENCY_URGENT_DIRECT_ACCESS)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cix-exchange/cix/internal/api"
 	"github.com/cix-exchange/cix/internal/assist"
+	"github.com/cix-exchange/cix/internal/attach"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/federation"
@@ -89,6 +90,9 @@ type Options struct {
 	// Now is the clock of the mutual assistance flags (OVERDUE, CONFIRMATION_OVERDUE);
 	// time.Now by default. Tests move it to pass deadlines.
 	Now func() time.Time
+	// Attachments is the attachment store of mutual assistance messages; nil: none
+	// (attachment calls answer FailedPrecondition until the node's own store is wired).
+	Attachments attach.Attachments
 }
 
 // Start starts a node. It returns once the node serves gRPC and receives alerts; Stop
@@ -238,7 +242,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 			Administration: cfg.Administration, Node: cfg.Node, Signer: d.node, Verifier: ver,
 			Manifest: d.node.Federation, AgeIdentity: nopts.AgeIdentity, Out: b, In: b.JetStream(), InStream: b.ReadStream(),
 			Log: pjs, Replicas: cfg.NATS.Replicas, Quarantine: f.Quarantine, Policy: policy, Now: o.Now, Logger: log,
-			// Attachments: the attachment store (internal/attach) once it is wired.
+			Attachments: o.Attachments,
 		}); err != nil {
 			return nil, err
 		}

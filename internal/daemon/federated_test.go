@@ -52,18 +52,19 @@ type fedNet struct {
 	manifest                  string
 	hubOpts                   fed.HubOptions
 	secretariat, secretariatP string
-	// opts are the daemon options every node starts with (a test clock).
-	opts daemon.Options
+	// opts are the daemon options of each node (a test clock, an attachment store); nil:
+	// none.
+	opts func(code string) daemon.Options
 }
 
 // startFedNet starts the hub and the nodes of NL, BE and DE (group benelux: NL and BE).
 func startFedNet(t *testing.T) *fedNet {
 	t.Helper()
-	return startFedNetWith(t, daemon.Options{})
+	return startFedNetWith(t, nil)
 }
 
-// startFedNetWith is startFedNet with daemon options for every node.
-func startFedNetWith(t *testing.T, opts daemon.Options) *fedNet {
+// startFedNetWith is startFedNet with daemon options for each node.
+func startFedNetWith(t *testing.T, opts func(code string) daemon.Options) *fedNet {
 	t.Helper()
 	f := &fedNet{t: t, dir: t.TempDir(), cfgs: map[string]config.Config{}, nodes: map[string]*testNode{}, ageIDs: map[string]*age.X25519Identity{}, opts: opts}
 	codes := []string{"NL", "BE", "DE"}
@@ -189,7 +190,11 @@ func (f *fedNet) waitLeaves(n int) {
 func (f *fedNet) startNode(code string) *testNode {
 	f.t.Helper()
 	cfg := f.cfgs[code]
-	d, err := daemon.StartWith(context.Background(), cfg, testLog(f.t), f.opts)
+	var o daemon.Options
+	if f.opts != nil {
+		o = f.opts(code)
+	}
+	d, err := daemon.StartWith(context.Background(), cfg, testLog(f.t), o)
 	if err != nil {
 		f.t.Fatalf("start %s: %v", code, err)
 	}
