@@ -438,6 +438,9 @@ func (s *Service) receive(ctx context.Context, m jetstream.Msg) error {
 		}
 	case r == nil:
 		perr = envelope.Refuse(envelope.ReasonChainBroken, fmt.Sprintf("%s of request %s, which this node does not hold", ActionName(t.GetAction()), clip(t.GetRequestId())), nil)
+	case t.GetRequestingAdministration() != r.requesting || t.GetRequestedAdministration() != r.requested:
+		perr = envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf("the transition names %s requesting from %s; request %s is %s requesting from %s",
+			clip(t.GetRequestingAdministration()), clip(t.GetRequestedAdministration()), r.id, r.requesting, r.requested), nil)
 	default:
 		if prev = r.bySHA[t.GetPrevSha256()]; prev == nil {
 			perr = envelope.Refuse(envelope.ReasonChainBroken, fmt.Sprintf("previous transition %s is not one of request %s", clip(t.GetPrevSha256()), r.id), nil)

@@ -660,6 +660,13 @@ func TestAssistanceForgedTransitionsQuarantined(t *testing.T) {
 			tr.Action, tr.Content = pb.Action_ACTION_ACKNOWLEDGE, &pb.Transition_Acknowledgement{Acknowledgement: &pb.Acknowledgement{Deadline: timestamppb.Now()}}
 			return tr
 		}(), nodev1.QuarantineReason_QUARANTINE_REASON_ILLEGAL_TRANSITION},
+		// NL's own key, claiming to be the requested side of NL's own request.
+		{"roles swapped", nlKey, func() *pb.Transition {
+			tr := withdraw("NL", "forged-4", head)
+			tr.RequestingAdministration, tr.RequestedAdministration = "BE", "NL"
+			tr.Action, tr.Content = pb.Action_ACTION_ACKNOWLEDGE, &pb.Transition_Acknowledgement{Acknowledgement: &pb.Acknowledgement{Deadline: timestamppb.Now()}}
+			return tr
+		}(), nodev1.QuarantineReason_QUARANTINE_REASON_INVALID_CONTENT},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
