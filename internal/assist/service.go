@@ -479,15 +479,8 @@ func (s *Service) receive(ctx context.Context, m jetstream.Msg) error {
 	s.log.Info("assistance transition received", "request", t.GetRequestId(), "action", ActionName(t.GetAction()), "from", o.Signer.Administration)
 	if t.GetAction() == pb.Action_ACTION_SUBMIT {
 		// Delivered: the requested node verified and stored the request.
-		_, _, _, err := s.transition(ctx, t.GetRequestId(), "deliver."+sha, pb.Action_ACTION_DELIVER, func(nt *pb.Transition) error {
-			nt.Content = &pb.Transition_Delivery{Delivery: &pb.Delivery{SubmitSha256: sha}}
-			return nil
-		}, true)
-		if err != nil {
-			var ie *IllegalError
-			if !errors.As(err, &ie) { // a concurrent WITHDRAW won the race: nothing to deliver
-				s.log.Warn("automatic DELIVER failed; retried with the next delivery", "request", t.GetRequestId(), "error", err)
-			}
+		if _, err := s.deliver(ctx, t.GetRequestId(), sha); err != nil {
+			s.log.Warn("automatic DELIVER failed; the republish loop retries it", "request", t.GetRequestId(), "error", err)
 		}
 	}
 	return nil
@@ -507,6 +500,7 @@ func (s *Service) quarantine(ctx context.Context, err error, subject string, raw
 // stream (store-and-forward), at start and then periodically.
 func (s *Service) republishLoop(ctx context.Context) {
 	for {
+		s.deliverPending(ctx)
 		s.mu.Lock()
 		pending := make([]*Entry, 0, len(s.unpublished))
 		for _, e := range s.unpublished {
@@ -529,6 +523,45 @@ func (s *Service) republishLoop(ctx context.Context) {
 		case <-time.After(s.cfg.RepublishEvery):
 		}
 	}
+}
+
+// deliverPending sends DELIVER for every request addressed to this administration
+// whose canonical state is still SUBMITTED: the automatic DELIVER failed, or the node
+// stopped between storing the SUBMIT and sending it.
+func (s *Service) deliverPending(ctx context.Context) {
+	type pending struct{ id, sha string }
+	var ps []pending
+	s.mu.Lock()
+	for id, r := range s.reqs {
+		if r.requested != s.cfg.Administration {
+			continue
+		}
+		if c := BuildChain(r.entries); c.State() == sSubmitted {
+			ps = append(ps, pending{id, c.Head().SHA256})
+		}
+	}
+	s.mu.Unlock()
+	for _, p := range ps {
+		s.act.Lock()
+		_, err := s.deliver(ctx, p.id, p.sha)
+		s.act.Unlock()
+		if err != nil {
+			s.log.Warn("DELIVER not sent; retrying", "request", p.id, "error", err)
+		}
+	}
+}
+
+// deliver sends DELIVER for the SUBMIT sha of request id. Caller holds act.
+func (s *Service) deliver(ctx context.Context, id, sha string) (*pb.Request, error) {
+	req, _, _, err := s.transition(ctx, id, "deliver."+sha, pb.Action_ACTION_DELIVER, func(nt *pb.Transition) error {
+		nt.Content = &pb.Transition_Delivery{Delivery: &pb.Delivery{SubmitSha256: sha}}
+		return nil
+	}, true)
+	var ie *IllegalError
+	if errors.As(err, &ie) { // a WITHDRAW won: nothing to deliver
+		return req, nil
+	}
+	return req, err
 }
 
 // publish stores an own transition in the outbound stream (idempotent by subject),
