@@ -619,12 +619,19 @@ func checkIDs(requestID, clientID string) error {
 	} else if !alert.ValidUUID(requestID) {
 		v.add("request_id", "%q is not a request id (UUID)", clip(requestID))
 	}
-	if clientID == "" {
-		v.add("client_id", "required")
-	} else if len(clientID) > 128 {
-		v.add("client_id", "at most 128 bytes")
-	}
+	checkClientID(&v, clientID)
 	return v.err("request")
+}
+
+func checkClientID(v *violations, clientID string) {
+	switch {
+	case clientID == "":
+		v.add("client_id", "required")
+	case len(clientID) > 128:
+		v.add("client_id", "at most 128 bytes")
+	case strings.HasPrefix(clientID, "deliver."):
+		v.add("client_id", "the prefix deliver. is the node's own")
+	}
 }
 
 // Act takes action a on request requestID for this node's contact point; fill sets the
@@ -872,11 +879,10 @@ func (s *Service) markAvailable(ctx context.Context, req *pb.Request) {
 
 // Create stores a new DRAFT.
 func (s *Service) Create(ctx context.Context, clientID string, c *pb.RequestContent) (*pb.Request, bool, error) {
-	if clientID == "" {
-		return nil, false, invalid("client_id", "required")
-	}
-	if len(clientID) > 128 {
-		return nil, false, invalid("client_id", "at most 128 bytes")
+	var v violations
+	checkClientID(&v, clientID)
+	if err := v.err("request"); err != nil {
+		return nil, false, err
 	}
 	if c == nil {
 		c = &pb.RequestContent{}
