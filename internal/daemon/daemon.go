@@ -241,7 +241,16 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 		if d.assist, err = assist.Open(ctx, assist.Config{
 			Administration: cfg.Administration, Node: cfg.Node, Signer: d.node, Verifier: ver,
 			Manifest: d.node.Federation, AgeIdentity: nopts.AgeIdentity, Out: b, In: b.JetStream(), InStream: b.ReadStream(),
-			Log: pjs, Replicas: cfg.NATS.Replicas, Quarantine: f.Quarantine, Policy: policy, Now: o.Now, Logger: log,
+			Log: pjs, Replicas: cfg.NATS.Replicas, Policy: policy, Now: o.Now, Logger: log,
+			Quarantine: func(ctx context.Context, qs []feed.Quarantined) error { // counted like the receiver's
+				err := f.Quarantine(ctx, qs)
+				if err == nil {
+					for _, q := range qs {
+						d.metrics.Quarantined(q.Reason)
+					}
+				}
+				return err
+			},
 			Attachments: o.Attachments,
 		}); err != nil {
 			return nil, err
