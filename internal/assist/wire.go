@@ -12,13 +12,14 @@ import (
 	"github.com/cix-exchange/cix/internal/envelope"
 	"github.com/cix-exchange/cix/internal/federation"
 	pb "github.com/cix-exchange/cix/internal/gen/cix/assistance/v1"
+	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/trust"
 	"google.golang.org/protobuf/proto"
 )
 
 // Kind is the subject kind of assistance messages: cix.out.<FROM>.to.<TO>.assist.<msg_id>.
-const Kind = "assist"
+const Kind = node.KindAssist
 
 // PayloadType is the envelope payload type of a SealedTransition.
 const PayloadType = envelope.PayloadTypeAssistance
