@@ -11,6 +11,7 @@ import (
 	"time"
 
 	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
+	assistancev1 "github.com/cix-exchange/cix/internal/gen/cix/assistance/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -25,33 +26,60 @@ import (
 // role, so a new RPC is closed until someone decides who may call it. The proto comment
 // of each RPC states the same.
 var Policy = map[string][]trust.Role{
-	nodev1.NodeService_Publish_FullMethodName:                        {trust.RolePublisher, trust.RoleAdmin},
-	nodev1.NodeService_PublishStream_FullMethodName:                  {trust.RolePublisher, trust.RoleAdmin},
-	nodev1.NodeService_Get_FullMethodName:                            {trust.RoleAnalyst, trust.RolePublisher, trust.RoleAdmin},
-	nodev1.NodeService_Subscribe_FullMethodName:                      {trust.RoleAnalyst, trust.RoleAdmin},
-	nodev1.NodeService_Recall_FullMethodName:                         {trust.RolePublisher, trust.RoleAdmin},
-	nodev1.NodeService_Reclassify_FullMethodName:                     {trust.RolePublisher, trust.RoleAdmin},
-	nodev1.NodeService_ListAcknowledgements_FullMethodName:           {trust.RoleAnalyst, trust.RolePublisher, trust.RoleAdmin},
-	nodev1.AdminService_ListQuarantine_FullMethodName:                {trust.RoleAdmin},
-	nodev1.AdminService_GetNodeInfo_FullMethodName:                   trust.Roles,
-	nodev1.AdminService_PublishRevocation_FullMethodName:             {trust.RoleAdmin},
-	nodev1.AdminService_ListRevocations_FullMethodName:               trust.Roles,
-	nodev1.AdminService_GetHealth_FullMethodName:                     trust.Roles,
-	analystv1.WatchService_CreateWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
-	analystv1.WatchService_DeleteWatch_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
-	analystv1.WatchService_ListWatches_FullMethodName:                {trust.RoleAnalyst, trust.RoleAdmin},
-	analystv1.WatchService_WatchHits_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
-	analystv1.ExchangeService_Export_FullMethodName:                  {trust.RoleAnalyst, trust.RoleAdmin},
-	analystv1.ExchangeService_Import_FullMethodName:                  {trust.RolePublisher, trust.RoleAdmin},
-	searchv1.SearchService_Search_FullMethodName:                     {trust.RoleAnalyst, trust.RoleAdmin},
-	searchv1.SearchService_GetHistory_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
-	searchv1.SearchService_Statistics_FullMethodName:                 {trust.RoleAnalyst, trust.RoleAdmin},
-	"/grpc.health.v1.Health/Check":                                   trust.Roles,
-	"/grpc.health.v1.Health/Watch":                                   trust.Roles,
-	"/grpc.health.v1.Health/List":                                    trust.Roles,
-	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      trust.Roles,
-	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": trust.Roles,
+	nodev1.NodeService_Publish_FullMethodName:              {trust.RolePublisher, trust.RoleAdmin},
+	nodev1.NodeService_PublishStream_FullMethodName:        {trust.RolePublisher, trust.RoleAdmin},
+	nodev1.NodeService_Get_FullMethodName:                  {trust.RoleAnalyst, trust.RolePublisher, trust.RoleAdmin},
+	nodev1.NodeService_Subscribe_FullMethodName:            {trust.RoleAnalyst, trust.RoleAdmin},
+	nodev1.NodeService_Recall_FullMethodName:               {trust.RolePublisher, trust.RoleAdmin},
+	nodev1.NodeService_Reclassify_FullMethodName:           {trust.RolePublisher, trust.RoleAdmin},
+	nodev1.NodeService_ListAcknowledgements_FullMethodName: {trust.RoleAnalyst, trust.RolePublisher, trust.RoleAdmin},
+	nodev1.AdminService_ListQuarantine_FullMethodName:      {trust.RoleAdmin},
+	nodev1.AdminService_GetNodeInfo_FullMethodName:         trust.Roles,
+	nodev1.AdminService_PublishRevocation_FullMethodName:   {trust.RoleAdmin},
+	nodev1.AdminService_ListRevocations_FullMethodName:     trust.Roles,
+	nodev1.AdminService_GetHealth_FullMethodName:           trust.Roles,
+	analystv1.WatchService_CreateWatch_FullMethodName:      {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_DeleteWatch_FullMethodName:      {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_ListWatches_FullMethodName:      {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.WatchService_WatchHits_FullMethodName:        {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.ExchangeService_Export_FullMethodName:        {trust.RoleAnalyst, trust.RoleAdmin},
+	analystv1.ExchangeService_Import_FullMethodName:        {trust.RolePublisher, trust.RoleAdmin},
+	searchv1.SearchService_Search_FullMethodName:           {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_GetHistory_FullMethodName:       {trust.RoleAnalyst, trust.RoleAdmin},
+	searchv1.SearchService_Statistics_FullMethodName:       {trust.RoleAnalyst, trust.RoleAdmin},
+	// Mutual assistance: the contact points (assistance-officer) do everything; admin
+	// may read.
+	assistancev1.AssistanceService_CreateRequest_FullMethodName:            officer,
+	assistancev1.AssistanceService_UpdateDraft_FullMethodName:              officer,
+	assistancev1.AssistanceService_SubmitRequest_FullMethodName:            officer,
+	assistancev1.AssistanceService_AcknowledgeRequest_FullMethodName:       officer,
+	assistancev1.AssistanceService_RequestCorrection_FullMethodName:        officer,
+	assistancev1.AssistanceService_AmendRequest_FullMethodName:             officer,
+	assistancev1.AssistanceService_AcceptRequest_FullMethodName:            officer,
+	assistancev1.AssistanceService_PostponeRequest_FullMethodName:          officer,
+	assistancev1.AssistanceService_MarkPendingAuthorisation_FullMethodName: officer,
+	assistancev1.AssistanceService_SendPartialAnswer_FullMethodName:        officer,
+	assistancev1.AssistanceService_AnswerRequest_FullMethodName:            officer,
+	assistancev1.AssistanceService_RefuseRequest_FullMethodName:            officer,
+	assistancev1.AssistanceService_WithdrawRequest_FullMethodName:          officer,
+	assistancev1.AssistanceService_CloseRequest_FullMethodName:             officer,
+	assistancev1.AssistanceService_UploadAttachment_FullMethodName:         officer,
+	assistancev1.AssistanceService_GetAttachment_FullMethodName:            officer,
+	assistancev1.AssistanceService_GetRequest_FullMethodName:               officerOrAdmin,
+	assistancev1.AssistanceService_ListRequests_FullMethodName:             officerOrAdmin,
+	assistancev1.AssistanceService_WatchRequests_FullMethodName:            officerOrAdmin,
+	assistancev1.AssistanceService_ExportHistory_FullMethodName:            officerOrAdmin,
+	"/grpc.health.v1.Health/Check":                                         trust.Roles,
+	"/grpc.health.v1.Health/Watch":                                         trust.Roles,
+	"/grpc.health.v1.Health/List":                                          trust.Roles,
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":            trust.Roles,
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo":       trust.Roles,
 }
+
+var (
+	officer        = []trust.Role{trust.RoleAssistanceOfficer}
+	officerOrAdmin = []trust.Role{trust.RoleAssistanceOfficer, trust.RoleAdmin}
+)
 
 // authorizer enforces Policy on callers authenticated by mutual TLS. Without TLS (a
 // development node on loopback) every caller is admitted.

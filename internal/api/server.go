@@ -9,6 +9,7 @@ import (
 	"time"
 
 	analystv1 "github.com/cix-exchange/cix/internal/gen/cix/analyst/v1"
+	assistancev1 "github.com/cix-exchange/cix/internal/gen/cix/assistance/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"google.golang.org/grpc"
@@ -47,6 +48,9 @@ type ServerOptions struct {
 	Health HealthReporter
 	// Metrics, when set, counts alerts delivered to subscribers.
 	Metrics Metrics
+	// Assistance serves AssistanceService; nil (a node outside federation mode) answers
+	// every one of its RPCs with FailedPrecondition.
+	Assistance Assistance
 }
 
 // NewServer assembles the gRPC server of a node: NodeService, AdminService,
@@ -75,12 +79,14 @@ func NewServer(n Node, log *slog.Logger, o ServerOptions) *Server {
 	if o.Watchlist != nil {
 		analystv1.RegisterWatchServiceServer(g, &WatchService{watch: o.Watchlist, log: log})
 	}
+	assistancev1.RegisterAssistanceServiceServer(g, &AssistanceService{a: o.Assistance, log: log})
 	h := health.NewServer()
 	healthpb.RegisterHealthServer(g, h)
 	reflection.Register(g)
 	h.SetServingStatus(nodev1.NodeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	h.SetServingStatus(nodev1.AdminService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	h.SetServingStatus(analystv1.ExchangeService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	h.SetServingStatus(assistancev1.AssistanceService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	if o.Watchlist != nil {
 		h.SetServingStatus(analystv1.WatchService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	}

@@ -39,6 +39,17 @@ type Config struct {
 	// Federation puts the node on the federation layout (docs/transport.md); without a
 	// manifest the node uses the single shared stream CIX_ALERTS.
 	Federation Federation `yaml:"federation"`
+	// Assistance configures mutual assistance requests (federation mode only).
+	Assistance Assistance `yaml:"assistance"`
+}
+
+// Assistance configures the mutual assistance service (docs/assistance.md).
+type Assistance struct {
+	// Policy is the deadline policy file (YAML); empty: the built-in defaults (urgent with
+	// data directly accessible 8h, urgent 3 days, others 7 days, oral confirmation 24h).
+	Policy string `yaml:"policy"`
+	// MaxAttachmentMB bounds one attachment's size; 25 by default, at most 1024.
+	MaxAttachmentMB int `yaml:"max_attachment_mb"`
 }
 
 // Metrics configures the Prometheus listener.
@@ -296,6 +307,7 @@ func Default() Config {
 		Index:          Index{Enabled: true, CacheMB: 32},
 		Log:            Log{Level: "info", Format: "text"},
 		Health:         Health{NATSDownAfter: Duration(10 * time.Second)},
+		Assistance:     Assistance{MaxAttachmentMB: 25},
 		NATS: NATS{
 			EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second),
 			CredentialsPoll: Duration(time.Minute),
@@ -496,6 +508,16 @@ func (c Config) Validate() error {
 	}
 	c.validateNATSCredentials(bad)
 	c.validateFederation(bad)
+	if c.Assistance.MaxAttachmentMB < 1 || c.Assistance.MaxAttachmentMB > 1024 {
+		bad("assistance.max_attachment_mb", "%d: between 1 and 1024", c.Assistance.MaxAttachmentMB)
+	}
+	if c.Assistance.Policy != "" {
+		if st, err := os.Stat(c.Assistance.Policy); err != nil {
+			bad("assistance.policy", "%v", err)
+		} else if st.IsDir() {
+			bad("assistance.policy", "%s is a directory", c.Assistance.Policy)
+		}
+	}
 	switch c.Trust.Keystore {
 	case "dev":
 	case "vault":

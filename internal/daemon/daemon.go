@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/api"
+	"github.com/cix-exchange/cix/internal/assist"
+	"github.com/cix-exchange/cix/internal/attach"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/federation"
@@ -59,7 +61,8 @@ type Daemon struct {
 	node    *node.Node
 	watch   *watch.Service
 	// bus is the node's alert bus (its inbound stream's sources are watched, sources.go).
-	bus *bus.Bus
+	bus    *bus.Bus
+	assist *assist.Service // mutual assistance, federation mode only
 	// readStream is the stream the node receives from: CIX_ALERTS, or CIX_IN_<ADMIN> in
 	// federation mode.
 	readStream string
@@ -84,9 +87,24 @@ type Daemon struct {
 	obs        *observer
 }
 
+// Options are what a configuration file cannot say: hooks for tests and embedders.
+type Options struct {
+	// Now is the clock of the mutual assistance flags (OVERDUE, CONFIRMATION_OVERDUE);
+	// time.Now by default. Tests move it to pass deadlines.
+	Now func() time.Time
+	// Attachments is the attachment store of mutual assistance messages; nil: none
+	// (attachment calls answer FailedPrecondition until the node's own store is wired).
+	Attachments attach.Attachments
+}
+
 // Start starts a node. It returns once the node serves gRPC and receives alerts; Stop
 // or cancelling ctx stops it.
-func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon, err error) {
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Daemon, error) {
+	return StartWith(ctx, cfg, log, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Options) (d *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -217,6 +235,29 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}, log); err != nil {
 		return nil, err
 	}
+	if d.manifest != nil {
+		policy, err := assist.LoadPolicy(cfg.Assistance.Policy)
+		if err != nil {
+			return nil, err
+		}
+		if d.assist, err = assist.Open(ctx, assist.Config{
+			Administration: cfg.Administration, Node: cfg.Node, Signer: d.node, Verifier: ver,
+			Manifest: d.node.Federation, AgeIdentity: nopts.AgeIdentity, Out: b, In: b.JetStream(), InStream: b.ReadStream(),
+			Log: pjs, Replicas: cfg.NATS.Replicas, Policy: policy, Now: o.Now, Logger: log,
+			Quarantine: func(ctx context.Context, qs []feed.Quarantined) error { // counted like the receiver's
+				err := f.Quarantine(ctx, qs)
+				if err == nil {
+					for _, q := range qs {
+						d.metrics.Quarantined(q.Reason)
+					}
+				}
+				return err
+			},
+			Attachments: o.Attachments,
+		}); err != nil {
+			return nil, err
+		}
+	}
 	tlsCfg, err := serverTLS(cfg, d.ks, d.vault)
 	if err != nil {
 		return nil, fmt.Errorf("grpc tls: %w", err)
@@ -226,6 +267,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 	}
 	opts := api.ServerOptions{Administration: cfg.Administration, TLS: tlsCfg, Watchlist: d.watch}
 	opts.Health, opts.Metrics = d, d.metrics
+	if d.assist != nil {
+		opts.Assistance = d.assist
+	}
 	if cfg.Index.Enabled {
 		if d.index, err = index.Open(ctx, cfg.IndexDir(), index.Options{CacheKiB: cfg.Index.CacheMB << 10, Logger: log}); err != nil {
 			return nil, err
@@ -273,6 +317,15 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (d *Daemon,
 			d.fail(fmt.Errorf("grpc: %w", err))
 		}
 	}()
+	if d.assist != nil {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.assist.Run(ctx); err != nil {
+				d.fail(fmt.Errorf("mutual assistance: %w", err))
+			}
+		}()
+	}
 	if d.index != nil { // after the node; its failures are logged and retried, never fatal
 		d.wg.Add(1)
 		go func() {
@@ -558,6 +611,9 @@ func (d *Daemon) Node() *node.Node { return d.node }
 
 // Watch is the node's watchlist.
 func (d *Daemon) Watch() *watch.Service { return d.watch }
+
+// Assist is the node's mutual assistance service, nil outside federation mode.
+func (d *Daemon) Assist() *assist.Service { return d.assist }
 
 // Index is the node's search index, nil when disabled.
 func (d *Daemon) Index() *index.Index { return d.index }

@@ -55,6 +55,9 @@ type fedNet struct {
 	// proxies, with withLinkProxies: the TCP proxy each member's leaf reaches the hub
 	// through, by member.
 	proxies map[string]*linkProxy
+	// opts are the daemon options of each node (a test clock, an attachment store); nil:
+	// none.
+	opts func(code string) daemon.Options
 }
 
 // fedOption changes how startFedNet assembles the federation.
@@ -63,6 +66,18 @@ type fedOption func(*fedNet)
 // withLinkProxies makes each member's leaf reach the hub through its own TCP proxy
 // (fedNet.proxies), which a test can cut to make the leaf link drop.
 func withLinkProxies(f *fedNet) { f.proxies = map[string]*linkProxy{} }
+
+// withDaemonOptions gives each node the daemon options opts returns for its member (a
+// test clock, an attachment store).
+func withDaemonOptions(opts func(code string) daemon.Options) fedOption {
+	return func(f *fedNet) { f.opts = opts }
+}
+
+// startFedNetWith is startFedNet with daemon options for each node.
+func startFedNetWith(t *testing.T, opts func(code string) daemon.Options, more ...fedOption) *fedNet {
+	t.Helper()
+	return startFedNet(t, append([]fedOption{withDaemonOptions(opts)}, more...)...)
+}
 
 // startFedNet starts the hub and the nodes of NL, BE and DE (group benelux: NL and BE).
 func startFedNet(t *testing.T, opts ...fedOption) *fedNet {
@@ -207,7 +222,11 @@ func (f *fedNet) waitLeaves(n int) {
 func (f *fedNet) startNode(code string) *testNode {
 	f.t.Helper()
 	cfg := f.cfgs[code]
-	d, err := daemon.Start(context.Background(), cfg, testLog(f.t))
+	var o daemon.Options
+	if f.opts != nil {
+		o = f.opts(code)
+	}
+	d, err := daemon.StartWith(context.Background(), cfg, testLog(f.t), o)
 	if err != nil {
 		f.t.Fatalf("start %s: %v", code, err)
 	}

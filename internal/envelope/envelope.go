@@ -32,6 +32,10 @@ const (
 	// PayloadTypeDirectory is the federation's member directory (canonical JSON),
 	// signed by the federation secretariat's key.
 	PayloadTypeDirectory = "application/vnd.cix.directory.v1+json"
+	// PayloadTypeAssistance is one transition of a mutual assistance request
+	// (cix.assistance.v1.SealedTransition, whose ciphertext is an age file of the
+	// Transition encrypted to both administrations), signed by the acting node's key.
+	PayloadTypeAssistance = "application/vnd.cix.assistance.v1+age"
 )
 
 // MaxEnvelopeSize bounds what Open accepts, before any decoding.
@@ -132,6 +136,12 @@ const (
 	ReasonInvalidContent
 	ReasonRevokedKey
 	ReasonAudienceMismatch
+	// ReasonChainBroken: an assistance transition names a previous transition this node
+	// does not hold for the same request (or starts a request that exists).
+	ReasonChainBroken
+	// ReasonIllegalTransition: an assistance transition that its side may not take from
+	// the state its previous transition leads to.
+	ReasonIllegalTransition
 )
 
 var reasonNames = map[Reason]string{
@@ -144,6 +154,8 @@ var reasonNames = map[Reason]string{
 	ReasonInvalidContent:     "invalid_content",
 	ReasonRevokedKey:         "revoked_key",
 	ReasonAudienceMismatch:   "audience_mismatch",
+	ReasonChainBroken:        "chain_broken",
+	ReasonIllegalTransition:  "illegal_transition",
 }
 
 // String returns the reason's stable snake_case name, used in logs and metrics.

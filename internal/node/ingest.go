@@ -21,6 +21,14 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// Subject kinds of the bilateral scope that the mutual assistance service and its
+// attachment store read (cix.out.<FROM>.to.<TO>.<kind>.<id>); the alert receiver skips
+// them.
+const (
+	KindAssist = "assist"
+	KindAttach = "attach"
+)
+
 // clockSkew is how far in the future an alert's issued_at may be.
 const clockSkew = 5 * time.Minute
 
@@ -118,13 +126,15 @@ func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, 
 }
 
 // handledElsewhere reports whether subject, of the inbound stream, is a member directory
-// or a revocation notice in the all-members scope, or an acknowledgement in a bilateral
-// scope: the directory follower, the revocation service (which sources them into the
-// trust stream) and the acknowledgement consumer (on the acknowledgement stream, which
-// sources them) verify those.
+// or a revocation notice in the all-members scope, or an acknowledgement, a mutual
+// assistance transition or an attachment chunk in a bilateral scope: the directory
+// follower, the revocation service (which sources them into the trust stream), the
+// acknowledgement consumer (on the acknowledgement stream, which sources them) and the
+// assistance service (internal/assist, with its own consumer; attachments are its
+// store's) verify those.
 func handledElsewhere(subject string) bool {
 	_, s, kind, _, err := federation.ParseOutboundSubject(subject)
-	if err == nil && s.Kind == federation.ScopeMember && kind == bus.AckKind {
+	if err == nil && s.Kind == federation.ScopeMember && (kind == bus.AckKind || kind == KindAssist || kind == KindAttach) {
 		return true
 	}
 	return err == nil && s.Kind == federation.ScopeAll && (kind == federation.KindDirectory || kind == federation.KindRevocation)

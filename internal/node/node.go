@@ -275,6 +275,16 @@ func (n *Node) sign(ctx context.Context, payloadType string, m proto.Message) ([
 	return data, &p, nil
 }
 
+// Sign serialises m deterministically and signs it as payloadType with the node's
+// current key, refusing a key revocation notices revoked. It returns the envelope and
+// the signer. Other services of the node (mutual assistance) sign through it.
+func (n *Node) Sign(ctx context.Context, payloadType string, m proto.Message) ([]byte, *trust.Principal, error) {
+	return n.sign(ctx, payloadType, m)
+}
+
+// Federation is the federation manifest in force; nil on the shared stream.
+func (n *Node) Federation() *federation.Manifest { return n.fed.Load() }
+
 // checkOwnKey refuses a key that revocation notices revoked: receivers would quarantine
 // what it signs now. The result is cached per key until the next notice.
 func (n *Node) checkOwnKey(key *trust.SigningKey) error {

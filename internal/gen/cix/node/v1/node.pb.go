@@ -162,21 +162,29 @@ const (
 	// The alert arrived on a sharing scope (subject) that its signed audience does not
 	// name: a relay or a misconfigured publisher widened it.
 	QuarantineReason_QUARANTINE_REASON_AUDIENCE_MISMATCH QuarantineReason = 9
+	// A mutual assistance transition names a previous transition the node does not hold
+	// for the same request, or starts a request that already exists.
+	QuarantineReason_QUARANTINE_REASON_CHAIN_BROKEN QuarantineReason = 10
+	// A mutual assistance transition its sender's side may not take from the state of the
+	// transition it is chained on (e.g. ANSWER on a WITHDRAWN request).
+	QuarantineReason_QUARANTINE_REASON_ILLEGAL_TRANSITION QuarantineReason = 11
 )
 
 // Enum value maps for QuarantineReason.
 var (
 	QuarantineReason_name = map[int32]string{
-		0: "QUARANTINE_REASON_UNSPECIFIED",
-		1: "QUARANTINE_REASON_MALFORMED_ENVELOPE",
-		2: "QUARANTINE_REASON_WRONG_PAYLOAD_TYPE",
-		3: "QUARANTINE_REASON_BAD_SIGNATURE",
-		4: "QUARANTINE_REASON_UNKNOWN_KEY",
-		5: "QUARANTINE_REASON_ORIGIN_MISMATCH",
-		6: "QUARANTINE_REASON_UNDECODABLE_PAYLOAD",
-		7: "QUARANTINE_REASON_INVALID_CONTENT",
-		8: "QUARANTINE_REASON_REVOKED_KEY",
-		9: "QUARANTINE_REASON_AUDIENCE_MISMATCH",
+		0:  "QUARANTINE_REASON_UNSPECIFIED",
+		1:  "QUARANTINE_REASON_MALFORMED_ENVELOPE",
+		2:  "QUARANTINE_REASON_WRONG_PAYLOAD_TYPE",
+		3:  "QUARANTINE_REASON_BAD_SIGNATURE",
+		4:  "QUARANTINE_REASON_UNKNOWN_KEY",
+		5:  "QUARANTINE_REASON_ORIGIN_MISMATCH",
+		6:  "QUARANTINE_REASON_UNDECODABLE_PAYLOAD",
+		7:  "QUARANTINE_REASON_INVALID_CONTENT",
+		8:  "QUARANTINE_REASON_REVOKED_KEY",
+		9:  "QUARANTINE_REASON_AUDIENCE_MISMATCH",
+		10: "QUARANTINE_REASON_CHAIN_BROKEN",
+		11: "QUARANTINE_REASON_ILLEGAL_TRANSITION",
 	}
 	QuarantineReason_value = map[string]int32{
 		"QUARANTINE_REASON_UNSPECIFIED":         0,
@@ -189,6 +197,8 @@ var (
 		"QUARANTINE_REASON_INVALID_CONTENT":     7,
 		"QUARANTINE_REASON_REVOKED_KEY":         8,
 		"QUARANTINE_REASON_AUDIENCE_MISMATCH":   9,
+		"QUARANTINE_REASON_CHAIN_BROKEN":        10,
+		"QUARANTINE_REASON_ILLEGAL_TRANSITION":  11,
 	}
 )
 
@@ -2807,7 +2817,7 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\rStartPosition\x12\x1e\n" +
 	"\x1aSTART_POSITION_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12START_POSITION_NEW\x10\x01\x12\x1b\n" +
-	"\x17START_POSITION_EARLIEST\x10\x02*\x96\x03\n" +
+	"\x17START_POSITION_EARLIEST\x10\x02*\xe4\x03\n" +
 	"\x10QuarantineReason\x12!\n" +
 	"\x1dQUARANTINE_REASON_UNSPECIFIED\x10\x00\x12(\n" +
 	"$QUARANTINE_REASON_MALFORMED_ENVELOPE\x10\x01\x12(\n" +
@@ -2818,7 +2828,10 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"%QUARANTINE_REASON_UNDECODABLE_PAYLOAD\x10\x06\x12%\n" +
 	"!QUARANTINE_REASON_INVALID_CONTENT\x10\a\x12!\n" +
 	"\x1dQUARANTINE_REASON_REVOKED_KEY\x10\b\x12'\n" +
-	"#QUARANTINE_REASON_AUDIENCE_MISMATCH\x10\t2\xb6\x04\n" +
+	"#QUARANTINE_REASON_AUDIENCE_MISMATCH\x10\t\x12\"\n" +
+	"\x1eQUARANTINE_REASON_CHAIN_BROKEN\x10\n" +
+	"\x12(\n" +
+	"$QUARANTINE_REASON_ILLEGAL_TRANSITION\x10\v2\xb6\x04\n" +
 	"\vNodeService\x12D\n" +
 	"\aPublish\x12\x1b.cix.node.v1.PublishRequest\x1a\x1c.cix.node.v1.PublishResponse\x12Z\n" +
 	"\rPublishStream\x12!.cix.node.v1.PublishStreamRequest\x1a\".cix.node.v1.PublishStreamResponse(\x010\x01\x128\n" +
