@@ -1280,12 +1280,17 @@ func assistWatch(ctx context.Context, e *env, args []string) error {
 				continue
 			}
 			r, h := ev.Changed.GetRequest(), ev.Changed.GetEntry()
-			what, when := "draft saved", r.GetUpdatedAt()
+			// The request is as it is now (flags, deadline); the state is the one after
+			// the change, so that a replayed history reads in order.
+			what, when, after := "draft saved", r.GetUpdatedAt(), stateName(r.GetState())
 			if h != nil {
-				what, when = actionName(h.GetAction())+" by "+h.GetActorAdministration(), h.GetIssuedAt()
+				what, when, after = actionName(h.GetAction())+" by "+h.GetActorAdministration(), h.GetIssuedAt(), stateName(h.GetStateAfter())
+				if h.GetSupersededBy() != "" {
+					after = "superseded by " + clip(h.GetSupersededBy(), 8, false)
+				}
 			}
-			fmt.Fprintf(e.stdout, "%s  %s  %s %s  %s -> %s  flags %s  deadline %s\n", tsLine(when), r.GetRequestId(),
-				directionName(r.GetDirection()), dash(r.GetCounterpart()), what, stateName(r.GetState()), flagsLine(r.GetFlags()), deadlineText(r, now))
+			fmt.Fprintf(e.stdout, "%s  %s  %s %s  %s -> %s  now: flags %s, deadline %s\n", tsLine(when), r.GetRequestId(),
+				directionName(r.GetDirection()), dash(r.GetCounterpart()), what, after, flagsLine(r.GetFlags()), deadlineText(r, now))
 		case *pb.WatchRequestsResponse_Conflict:
 			last = ev.Conflict.GetCursor()
 			if !*jsonOut {

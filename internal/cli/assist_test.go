@@ -736,7 +736,7 @@ func TestAssistWatch(t *testing.T) {
 	rs := assistListing(now)
 	changed := func(r *pb.Request, a pb.Action, cursor string) *pb.WatchRequestsResponse {
 		return &pb.WatchRequestsResponse{Event: &pb.WatchRequestsResponse_Changed{Changed: &pb.RequestChanged{Request: r, Cursor: cursor,
-			Entry: &pb.HistoryEntry{Action: a, ActorAdministration: r.GetRequestingAdministration(), IssuedAt: r.GetUpdatedAt()}}}}
+			Entry: &pb.HistoryEntry{Action: a, ActorAdministration: r.GetRequestingAdministration(), IssuedAt: r.GetUpdatedAt(), StateAfter: r.GetState()}}}}
 	}
 	f.events = []*pb.WatchRequestsResponse{
 		changed(rs[0], pb.Action_ACTION_ACCEPT, "5"),
@@ -771,9 +771,9 @@ func TestAssistWatch(t *testing.T) {
 	if code := exitOf(t, done); code != 0 {
 		t.Fatalf("watch --follow exit %d: %s", code, errb.String())
 	}
-	want := "2026-11-27 11:00  11111111-1111-4111-8111-111111111111  outgoing BE  ACCEPT by NL -> IN_PROGRESS  flags -  deadline 2026-11-27 15:12 UTC (in 3h12m)\n" +
+	want := "2026-11-27 11:00  11111111-1111-4111-8111-111111111111  outgoing BE  ACCEPT by NL -> IN_PROGRESS  now: flags -, deadline 2026-11-27 15:12 UTC (in 3h12m)\n" +
 		"CONFLICT  22222222-2222-4222-8222-222222222222  transition 33333333 superseded by 22222222\n" +
-		"2026-11-27 09:00  22222222-2222-4222-8222-222222222222  incoming DE  ACKNOWLEDGE by DE -> RECEIVED  flags OVERDUE  deadline 2026-11-27 10:00 UTC (overdue by 2h)\n"
+		"2026-11-27 09:00  22222222-2222-4222-8222-222222222222  incoming DE  ACKNOWLEDGE by DE -> RECEIVED  now: flags OVERDUE, deadline 2026-11-27 10:00 UTC (overdue by 2h)\n"
 	if out.String() != want || errb.String() != "resume with: cix assist watch --cursor 7\n" {
 		t.Fatalf("watch --follow:\n%s\nwant:\n%s\nstderr %q", out.String(), want, errb.String())
 	}
