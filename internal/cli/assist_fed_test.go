@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAssistFederation runs the assist commands end to end against real nodes of a
@@ -55,7 +56,7 @@ func TestAssistFederation(t *testing.T) {
 	if r = cix(t, "", "--addr", nl, "assist", "submit", rid, "--client-id", "nl-submit-2").must(t, 0); !strings.Contains(r.stdout, "(replayed: ") {
 		t.Fatalf("submit retried:\n%s", r.stdout)
 	}
-	eventually(t, "BE to hold the request, delivered", func() bool {
+	pollFor(t, 60*time.Second, "BE to hold the request, delivered", &r, func() bool {
 		r = cix(t, "", "--addr", be, "assist", "list", "--direction", "incoming")
 		return r.code == 0 && regexp.MustCompile(`(?m)^`+rid+` +incoming +NL +DELIVERED `).MatchString(r.stdout)
 	})
@@ -67,7 +68,7 @@ func TestAssistFederation(t *testing.T) {
 	}
 	cix(t, "", "--addr", be, "assist", "answer", rid, "--title", "Import declarations", "--text", "12 declarations",
 		"--tlp", "amber", "--handling", "h1", "--client-id", "be-answer").must(t, 0)
-	eventually(t, "NL to see the answer", func() bool {
+	pollFor(t, 60*time.Second, "NL to see the answer", &r, func() bool {
 		r = cix(t, "", "--addr", nl, "assist", "get", rid)
 		return r.code == 0 && strings.Contains(r.stdout, "state:                 ANSWERED\n")
 	})
@@ -87,5 +88,17 @@ func TestAssistFederation(t *testing.T) {
 	r = cix(t, "", "--addr", nl, "assist", "export", rid, "--dir", dir).must(t, 0)
 	if ents, _ := os.ReadDir(dir); len(ents) != 6 {
 		t.Fatalf("export wrote %d envelopes:\n%s", len(ents), r.stdout)
+	}
+}
+
+// pollFor polls cond until it holds or d passes; on timeout it prints the last output.
+func pollFor(t *testing.T, d time.Duration, what string, last *result, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s; last output:\n%s\n%s", d, what, last.stdout, last.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
