@@ -58,8 +58,7 @@ Both sides:
 A request is drafted on this node (create, update: nothing is sent), then submit signs it
 and sends it, encrypted, to the requested administration only. Every later step is a
 signed transition chained to the one before; both sides hold the same history, state and
-deadline. "cix help assist" lists the flags common to the subcommands; each subcommand
-prints its own with -h (e.g. cix assist create -h).
+deadline. Each subcommand prints its flags with -h (e.g. cix assist create -h).
 
 Request content: --file reads a YAML or JSON file whose fields are those of
 cix.assistance.v1.RequestContent in the protobuf JSON mapping (requestingAuthority or
