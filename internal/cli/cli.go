@@ -46,7 +46,7 @@ type runFunc func(ctx context.Context, e *env, args []string) error
 // commands lists the subcommands in the order of the usage text. "help" is handled by
 // Run itself.
 var commands = []*command{
-	cmdPublish, cmdGen, cmdGet, cmdFeed, cmdSearch, cmdStats, cmdRecall, cmdReclassify, cmdAcks, cmdWatch, cmdExport, cmdImport, cmdVerify,
+	cmdPublish, cmdGen, cmdGet, cmdFeed, cmdSearch, cmdStats, cmdRecall, cmdReclassify, cmdAcks, cmdAssist, cmdWatch, cmdExport, cmdImport, cmdVerify,
 	cmdQuarantine, cmdInfo, cmdHealth, cmdTrust, cmdCert, cmdFederation, cmdDemo,
 }
 

@@ -18,6 +18,7 @@
 //	feed [filters] [--json] [--cursor C] [--from-start] [--limit N]
 //	quarantine list [--json] [--limit N]
 //	info [--json]
+//	assist create|submit|ack|...|get|list|watch|upload|download|export   (mutual assistance)
 //	cert issue --role ROLE --name NAME [--out DIR] [--ttl D]   (from Vault)
 //	demo [--admins NL,BE,DE] [--count N] [--seed S] [--keep-running]
 //
