@@ -49,6 +49,7 @@ func benchIndex(b *testing.B) *Index {
 		if bench.x, bench.err = Open(context.Background(), bench.dir, Options{}); bench.err != nil {
 			return
 		}
+		bench.x.SetSource(&memFeed{})
 		n := benchAlerts()
 		as := corpus(1, n, "NL", "BE", "DE", "ES", "FR")
 		for i, a := range as {
@@ -122,6 +123,7 @@ func BenchmarkIndexRate(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		x.SetSource(&memFeed{})
 		b.StartTimer()
 		load(b, x, 0, as, 1000)
 		b.StopTimer()

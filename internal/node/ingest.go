@@ -245,6 +245,9 @@ func (n *Node) Run(ctx context.Context) error {
 	batch := make([]jetstream.Msg, 0, n.batch)
 	for {
 		batch = batch[:0]
+		if len(msgs) == 0 {
+			n.behind.Store(false) // waiting for alerts
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -260,6 +263,7 @@ func (n *Node) Run(ctx context.Context) error {
 				break fill
 			}
 		}
+		n.behind.Store(len(batch) == n.batch || len(msgs) > 0)
 		// The batch is retried until it is stored: acknowledgements are cumulative, so
 		// moving on to the next batch would acknowledge this one unstored.
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
@@ -283,6 +287,10 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// ReceiverBehind reports whether the receiver has more alerts waiting than its last
+// batch took: it is catching up, and work that can wait (indexing) should let it.
+func (n *Node) ReceiverBehind() bool { return n.behind.Load() }
 
 func consumerToken(s string) string {
 	b := []byte(s)

@@ -71,6 +71,7 @@ type Node struct {
 	workers     int
 	batch       int
 	own         *ownSet
+	behind      atomic.Bool // the receiver's last batch was full: more alerts are waiting
 	notices     *noticeIndex
 	acks        *ackQueue
 

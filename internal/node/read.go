@@ -54,6 +54,34 @@ func (n *Node) Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error
 	return va, nil
 }
 
+// AlertsAt returns the verified alerts at feed positions seqs, decoded as Subscribe
+// sends them (without the notices in force). Positions the feed no longer holds, and
+// notices, are left out. The search index reads its results' alerts here.
+func (n *Node) AlertsAt(ctx context.Context, seqs []uint64) (map[uint64]*nodev1.VerifiedAlert, error) {
+	out := make(map[uint64]*nodev1.VerifiedAlert, len(seqs))
+	for _, seq := range seqs {
+		if _, ok := out[seq]; ok || seq == 0 {
+			continue
+		}
+		e, err := n.feed.At(ctx, seq)
+		if errors.Is(err, feed.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		if e.Notice {
+			continue
+		}
+		va, err := n.decodeEntry(e)
+		if err != nil {
+			return nil, err
+		}
+		out[seq] = va
+	}
+	return out, nil
+}
+
 // classify sets the notices in force on va and the classification they give it. It
 // reports whether the alert is recalled.
 func (n *Node) classify(va *nodev1.VerifiedAlert, origin string) bool {
