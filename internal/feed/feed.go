@@ -177,7 +177,7 @@ func (f *Feed) StartAppend(ws []Write) (*Appending, error) {
 		m.Header.Set(HeaderKeyID, w.Signer.KeyID)
 		m.Header.Set(HeaderNotAfter, w.Signer.NotAfter.UTC().Format(time.RFC3339))
 		m.Header.Set(HeaderSourceSeq, strconv.FormatUint(w.SourceSeq, 10))
-		fut, err := f.js.PublishMsgAsync(m, jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName))
+		fut, err := f.js.PublishMsgAsync(m, jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName), jetstream.WithStallWait(stallWait))
 		if err != nil {
 			return nil, fmt.Errorf("append to feed: %w", err)
 		}
@@ -208,12 +208,19 @@ func (p *Appending) Wait(ctx context.Context) (int, error) {
 	return added, nil
 }
 
+// stallWait is how long an asynchronous write waits for a free slot in the connection's
+// window of pending acknowledgements. Without a private account the feed shares that
+// window with the alert stream's bulk publishing (bus.Config.MaxPending), so a busy
+// publisher fills it; the client's default of 200 ms then failed the receiver's batch,
+// which was retried after a backoff while the cores stood idle.
+const stallWait = 30 * time.Second
+
 // writeAll publishes msgs asynchronously and waits for every acknowledgement. An error
 // for which tolerated returns true leaves a nil ack in its place.
 func (f *Feed) writeAll(ctx context.Context, msgs []*nats.Msg, opts [][]jetstream.PublishOpt, tolerated func(error) bool) ([]*jetstream.PubAck, error) {
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
-		fut, err := f.js.PublishMsgAsync(m, opts[i]...)
+		fut, err := f.js.PublishMsgAsync(m, append(opts[i], jetstream.WithStallWait(stallWait))...)
 		if err != nil {
 			return nil, err
 		}
