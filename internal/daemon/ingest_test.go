@@ -114,10 +114,6 @@ func TestFeedWriteFailureAcknowledgesNothingUnstored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cons, err := js.Consumer(ctx, bus.AlertsStream, "ingest_NL_n1")
-	if err != nil {
-		t.Fatal(err)
-	}
 	feedMsgs := func() uint64 {
 		info, err := fst.Info(ctx)
 		if err != nil {
@@ -127,6 +123,10 @@ func TestFeedWriteFailureAcknowledgesNothingUnstored(t *testing.T) {
 	}
 	first := publish(t, nl, newAlert("NL"))
 	eventually(t, wait, "the first alert in the feed", func() bool { return feedMsgs() == 1 })
+	cons, err := js.Consumer(ctx, bus.AlertsStream, "ingest_NL_n1") // the receiver has created it
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	info, err := fst.Info(ctx)
 	if err != nil {
