@@ -149,23 +149,23 @@ type Write struct {
 // acknowledged. An id already in the feed is not stored again. It returns how many were
 // new.
 func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
-	p, err := f.StartAppend(ws)
+	p, err := f.startAppend(ws)
 	if err != nil {
 		return 0, err
 	}
-	return p.Wait(ctx)
+	return p.wait(ctx)
 }
 
-// Appending is a started Append: the writes are sent, their acknowledgements not yet
+// appending is a started Append: the writes are sent, their acknowledgements not yet
 // read.
-type Appending struct {
+type appending struct {
 	futures []jetstream.PubAckFuture
 }
 
-// StartAppend sends the writes of Append without waiting for the stream's
-// acknowledgements; Wait reads them. The receiver verifies its next batch meanwhile.
-func (f *Feed) StartAppend(ws []Write) (*Appending, error) {
-	p := &Appending{futures: make([]jetstream.PubAckFuture, len(ws))}
+// startAppend sends the writes of Append without waiting for the stream's
+// acknowledgements; wait reads them.
+func (f *Feed) startAppend(ws []Write) (*appending, error) {
+	p := &appending{futures: make([]jetstream.PubAckFuture, len(ws))}
 	for i, w := range ws {
 		m := &nats.Msg{Subject: f.feedPrefix + w.ID, Data: w.Envelope, Header: make(nats.Header, 7)}
 		if w.Notice {
@@ -186,10 +186,10 @@ func (f *Feed) StartAppend(ws []Write) (*Appending, error) {
 	return p, nil
 }
 
-// Wait waits for every write's acknowledgement and returns how many were new. An id
+// wait waits for every write's acknowledgement and returns how many were new. An id
 // already in the feed is refused by the one-message-per-subject limit: that is the
 // idempotence we want, not a failure.
-func (p *Appending) Wait(ctx context.Context) (int, error) {
+func (p *appending) wait(ctx context.Context) (int, error) {
 	added := 0
 	for _, fut := range p.futures {
 		select {

@@ -242,10 +242,11 @@ func (n *Node) Run(ctx context.Context) error {
 	// Every alert up to floor is stored (acknowledged, or ingested since).
 	floor := cons.CachedInfo().AckFloor.Stream
 	n.log.Info("receiving alerts", "stream", n.bus.ReadStream())
-	// Pipelined: this loop verifies batch k+1 and starts its feed writes while complete
-	// waits for batch k's writes and acknowledges it. Hand-offs are unbuffered, so at
-	// most two batches are in flight, and batches complete and are acknowledged in
-	// order.
+	// Pipelined: this loop verifies batch k+1 while complete stores batch k and
+	// acknowledges it. Hand-offs are unbuffered, so at most two batches are in flight;
+	// batches are stored and acknowledged in order, and nothing of batch k+1 is written
+	// before batch k is complete (its quarantined messages, feed writes, notices and
+	// links), so what a later alert's delivery shows of the node's state is as before.
 	work := make(chan *received)
 	completed := make(chan struct{})
 	defer func() { close(work); <-completed }()
@@ -281,7 +282,6 @@ func (n *Node) Run(ctx context.Context) error {
 				r, err = n.prepareBatch(ctx, ds, batch[len(batch)-1], work)
 			}
 			if err == nil {
-				r.start(n)
 				select {
 				case work <- r:
 				case <-ctx.Done():
@@ -307,25 +307,12 @@ func (n *Node) Run(ctx context.Context) error {
 // the feed writes once started, and the message whose cumulative acknowledgement
 // covers the batch.
 type received struct {
-	last     jetstream.Msg
-	size     int // messages received, lost deliveries included
-	ws       []feed.Write
-	qs       []feed.Quarantined
-	stored   []*Verified
-	appended *feed.Appending // nil until started, or when starting failed
-	flushed  chan struct{}   // a marker, not a batch: closed once every batch before it completed
-}
-
-// start sends the batch's feed writes without waiting for them. A failure to send is
-// left to complete, which writes the batch again.
-func (r *received) start(n *Node) {
-	if len(r.ws) == 0 {
-		return
-	}
-	var err error
-	if r.appended, err = n.feed.StartAppend(r.ws); err != nil {
-		n.log.Warn("starting feed writes failed; writing again", "error", err, "size", len(r.ws))
-	}
+	last    jetstream.Msg
+	size    int // messages received, lost deliveries included
+	ws      []feed.Write
+	qs      []feed.Quarantined
+	stored  []*Verified
+	flushed chan struct{} // a marker, not a batch: closed once every batch before it completed
 }
 
 // complete stores the batches of work in order: it waits for each batch's feed writes,
@@ -345,7 +332,6 @@ func (n *Node) complete(ctx context.Context, work <-chan *received) {
 			if err == nil {
 				break
 			}
-			r.appended = nil // write the whole batch again
 			if ctx.Err() != nil {
 				return
 			}
@@ -359,8 +345,8 @@ func (n *Node) complete(ctx context.Context, work <-chan *received) {
 	}
 }
 
-// store completes one batch: quarantine, feed writes (started earlier, or now), notices,
-// then the cumulative acknowledgement. A lost acknowledgement only causes a redelivery,
+// store completes one batch: quarantine, feed writes, notices, then the cumulative
+// acknowledgement. A lost acknowledgement only causes a redelivery,
 // which the feed absorbs, so it is not waited for.
 func (n *Node) store(ctx context.Context, r *received) error {
 	if len(r.qs) > 0 {
@@ -369,13 +355,7 @@ func (n *Node) store(ctx context.Context, r *received) error {
 		}
 	}
 	if len(r.ws) > 0 {
-		var err error
-		if r.appended != nil {
-			_, err = r.appended.Wait(ctx)
-		} else {
-			_, err = n.feed.Append(ctx, r.ws)
-		}
-		if err != nil {
+		if _, err := n.feed.Append(ctx, r.ws); err != nil {
 			return err
 		}
 	}
