@@ -2,17 +2,22 @@ package daemon_test
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/config"
+	"github.com/cix-exchange/cix/internal/daemon"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/synth"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // TestLostDeliveriesAreReadFromTheStream: alerts the ingest consumer delivered but that
@@ -75,4 +80,86 @@ func TestLostDeliveriesAreReadFromTheStream(t *testing.T) {
 			t.Fatalf("alert %d: got %s, want %s (stream order)", i, got, id)
 		}
 	}
+}
+
+// TestFeedWriteFailureAcknowledgesNothingUnstored: the pipelined receiver acknowledges
+// a batch only after its feed writes succeeded. While the feed cannot store (its byte
+// limit reached), the alerts delivered to the ingest consumer stay unacknowledged
+// (the ack floor stays at the last stored alert); once space is back, the failed batch
+// is written again and everything is stored once and acknowledged.
+func TestFeedWriteFailureAcknowledgesNothingUnstored(t *testing.T) {
+	cfg := nodeConfig(t, "NL", nil, nil)
+	if _, err := trust.OpenDevKeystore(cfg.KeystoreDir(), "NL", cfg.Node, nil); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	d, err := daemon.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := d.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	conn, err := grpc.NewClient(d.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	nl := &testNode{d: d, cfg: cfg, conn: conn, client: nodev1.NewNodeServiceClient(conn)}
+	ctx := context.Background()
+	js := jsOf(t, nl)
+	fst, err := js.Stream(ctx, "CIX_FEED_NL_N1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feedMsgs := func() uint64 {
+		info, err := fst.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Msgs
+	}
+	first := publish(t, nl, newAlert("NL"))
+	eventually(t, wait, "the first alert in the feed", func() bool { return feedMsgs() == 1 })
+	cons, err := js.Consumer(ctx, bus.AlertsStream, "ingest_NL_n1") // the receiver has created it
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	info, err := fst.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	full.MaxBytes = int64(info.State.Bytes) + 1
+	if _, err := js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		publish(t, nl, newAlert("NL"))
+	}
+	eventually(t, wait, "a failed feed write", func() bool {
+		return strings.Contains(logs.String(), "storing ingest batch failed")
+	})
+	ci, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ci.AckFloor.Stream != first.GetSequence() || ci.NumAckPending == 0 {
+		t.Fatalf("feed full: ack floor %d (want %d, the last stored alert), %d pending", ci.AckFloor.Stream, first.GetSequence(), ci.NumAckPending)
+	}
+	if n := feedMsgs(); n != 1 {
+		t.Fatalf("feed full: %d alerts in the feed", n)
+	}
+
+	full.MaxBytes = -1
+	if _, err := js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, wait, "the failed batch stored and acknowledged", func() bool {
+		ci, err := cons.Info(ctx)
+		return err == nil && feedMsgs() == 6 && ci.AckFloor.Stream == first.GetSequence()+5 && ci.NumAckPending == 0
+	})
 }

@@ -68,6 +68,12 @@ func TestSearchAcrossNodes(t *testing.T) {
 	if len(res.GetResults()) != 1 || len(res.GetResults()[0].GetReports()) != 2 {
 		t.Fatalf("want one result with two reports: %v", res.GetResults())
 	}
+	// The index keeps no envelopes: the result's alert is read from BE's feed.
+	head := res.GetResults()[0].GetAlert()
+	if id := head.GetAlert().GetId(); (id != seizure.GetId() && id != beReport.GetId()) || len(head.GetEnvelope().GetPayload()) == 0 ||
+		len(head.GetEnvelope().GetSignatures()) == 0 || head.GetCursor() == "" {
+		t.Fatalf("result's alert, read from the feed: %v", head)
+	}
 	reps := res.GetResults()[0].GetReports()
 	if reps[0].GetSigner().GetAdministration() != "NL" || reps[1].GetSigner().GetAdministration() != "BE" {
 		t.Fatalf("reports %v", reps)

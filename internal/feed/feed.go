@@ -149,10 +149,25 @@ type Write struct {
 // acknowledged. An id already in the feed is not stored again. It returns how many were
 // new.
 func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
-	msgs := make([]*nats.Msg, len(ws))
-	opts := make([][]jetstream.PublishOpt, len(ws))
+	p, err := f.startAppend(ws)
+	if err != nil {
+		return 0, err
+	}
+	return p.wait(ctx)
+}
+
+// appending is a started Append: the writes are sent, their acknowledgements not yet
+// read.
+type appending struct {
+	futures []jetstream.PubAckFuture
+}
+
+// startAppend sends the writes of Append without waiting for the stream's
+// acknowledgements; wait reads them.
+func (f *Feed) startAppend(ws []Write) (*appending, error) {
+	p := &appending{futures: make([]jetstream.PubAckFuture, len(ws))}
 	for i, w := range ws {
-		m := &nats.Msg{Subject: f.feedPrefix + w.ID, Data: w.Envelope, Header: nats.Header{}}
+		m := &nats.Msg{Subject: f.feedPrefix + w.ID, Data: w.Envelope, Header: make(nats.Header, 7)}
 		if w.Notice {
 			m.Subject = f.feedPrefix + noticeToken + w.ID
 			m.Header.Set(HeaderAlertID, w.AlertID)
@@ -162,30 +177,50 @@ func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
 		m.Header.Set(HeaderKeyID, w.Signer.KeyID)
 		m.Header.Set(HeaderNotAfter, w.Signer.NotAfter.UTC().Format(time.RFC3339))
 		m.Header.Set(HeaderSourceSeq, strconv.FormatUint(w.SourceSeq, 10))
-		msgs[i] = m
-		opts[i] = []jetstream.PublishOpt{jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName)}
+		fut, err := f.js.PublishMsgAsync(m, jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName), jetstream.WithStallWait(stallWait))
+		if err != nil {
+			return nil, fmt.Errorf("append to feed: %w", err)
+		}
+		p.futures[i] = fut
 	}
-	// An id already in the feed is refused by the one-message-per-subject limit: that
-	// is the idempotence we want, not a failure.
-	acks, err := f.writeAll(ctx, msgs, opts, bus.IsSubjectTaken)
-	if err != nil {
-		return 0, fmt.Errorf("append to feed: %w", err)
-	}
+	return p, nil
+}
+
+// wait waits for every write's acknowledgement and returns how many were new. An id
+// already in the feed is refused by the one-message-per-subject limit: that is the
+// idempotence we want, not a failure.
+func (p *appending) wait(ctx context.Context) (int, error) {
 	added := 0
-	for _, a := range acks {
-		if a != nil && !a.Duplicate {
-			added++
+	for _, fut := range p.futures {
+		select {
+		case a := <-fut.Ok():
+			if !a.Duplicate {
+				added++
+			}
+		case err := <-fut.Err():
+			if !bus.IsSubjectTaken(err) {
+				return 0, fmt.Errorf("append to feed: %w", err)
+			}
+		case <-ctx.Done():
+			return 0, ctx.Err()
 		}
 	}
 	return added, nil
 }
+
+// stallWait is how long an asynchronous write waits for a free slot in the connection's
+// window of pending acknowledgements. Without a private account the feed shares that
+// window with the alert stream's bulk publishing (bus.Config.MaxPending), so a busy
+// publisher fills it; the client's default of 200 ms then failed the receiver's batch,
+// which was retried after a backoff while the cores stood idle.
+const stallWait = 30 * time.Second
 
 // writeAll publishes msgs asynchronously and waits for every acknowledgement. An error
 // for which tolerated returns true leaves a nil ack in its place.
 func (f *Feed) writeAll(ctx context.Context, msgs []*nats.Msg, opts [][]jetstream.PublishOpt, tolerated func(error) bool) ([]*jetstream.PubAck, error) {
 	futures := make([]jetstream.PubAckFuture, len(msgs))
 	for i, m := range msgs {
-		fut, err := f.js.PublishMsgAsync(m, opts[i]...)
+		fut, err := f.js.PublishMsgAsync(m, append(opts[i], jetstream.WithStallWait(stallWait))...)
 		if err != nil {
 			return nil, err
 		}
@@ -209,6 +244,19 @@ func (f *Feed) writeAll(ctx context.Context, msgs []*nats.Msg, opts [][]jetstrea
 // Get returns the feed entry of an alert id (never a notice's).
 func (f *Feed) Get(ctx context.Context, id string) (*Entry, error) {
 	m, err := f.feed.GetLastMsgForSubject(ctx, f.feedPrefix+id)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("get from feed: %w", err)
+	}
+	return f.entry(m.Subject, m.Sequence, m.Time, m.Header, m.Data), nil
+}
+
+// At returns the feed entry at sequence seq (an alert's or a notice's), or ErrNotFound
+// when the feed does not hold it (expired, or never written).
+func (f *Feed) At(ctx context.Context, seq uint64) (*Entry, error) {
+	m, err := f.feed.GetMsg(ctx, seq)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil, ErrNotFound

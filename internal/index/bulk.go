@@ -31,7 +31,6 @@ type row struct {
 	a      *alertv1.Alert
 	skey   []byte
 	values []any
-	env    []byte
 	text   [4]string
 	facets [numFacets][]any
 }
@@ -42,11 +41,7 @@ func newRow(va *nodev1.VerifiedAlert) (*row, error) {
 	if err != nil || aid == 0 {
 		return nil, fmt.Errorf("alert %s: cursor %q is not a feed position", a.GetId(), va.GetCursor())
 	}
-	env, err := proto.MarshalOptions{Deterministic: true}.Marshal(va.GetEnvelope())
-	if err != nil {
-		return nil, err
-	}
-	r := &row{aid: int64(aid), a: a, skey: SeizureKey(a), env: env, text: texts(a), facets: facets(a)}
+	r := &row{aid: int64(aid), a: a, skey: SeizureKey(a), text: texts(a), facets: facets(a)}
 	var seized, skey, supersedes any
 	if s := a.GetSeizure(); s != nil {
 		seized, skey = s.GetSeizedAt().AsTime().UnixNano(), r.skey
@@ -161,14 +156,13 @@ func (w *writer) applyNotices(ctx context.Context, rows []*row) error {
 	return nil
 }
 
-// insertRows writes rows: alerts, envelopes, text and repeated fields, one statement per
+// insertRows writes rows: alerts, text and repeated fields, one statement per
 // table.
 func (w *writer) insertRows(ctx context.Context, rows []*row) error {
-	var alerts, envs, text []any
+	var alerts, text []any
 	var fs [numFacets][]any
 	for _, r := range rows {
 		alerts = append(alerts, r.values...)
-		envs = append(envs, r.aid, r.env)
 		text = append(text, r.aid, r.text[0], r.text[1], r.text[2], r.text[3])
 		for k, vs := range r.facets {
 			for _, v := range vs {
@@ -177,9 +171,6 @@ func (w *writer) insertRows(ctx context.Context, rows []*row) error {
 		}
 	}
 	if err := w.insert(ctx, "alerts ("+alertColumns+")", numAlertColumns, alerts); err != nil {
-		return err
-	}
-	if err := w.insert(ctx, "envelopes (aid, envelope)", 2, envs); err != nil {
 		return err
 	}
 	if err := w.insert(ctx, "alert_text (rowid, title, description, concealment, modus_operandi)", 5, text); err != nil {

@@ -12,8 +12,10 @@
 // The schema keeps one row per alert version (alerts) with the fields filters use, one
 // normalised table per repeated field (HS codes, commodity groups, route countries,
 // containers, IMO numbers, companies, places), an FTS5 table over titles, goods
-// descriptions, concealment and modus operandi, and the envelopes as received. Every
-// table grows linearly with the alerts: nothing correlates alerts pairwise.
+// descriptions, concealment and modus operandi. Every table grows linearly with the
+// alerts: nothing correlates alerts pairwise. The index keeps no envelopes: a row's
+// rowid is the alert's feed position, and a result's alert and envelope are read from
+// the feed there (Source, set by NewIndexer).
 //
 // Results are groups: the versions of an alert (linked by supersedes, in whatever order
 // they arrive) form a chain, and chains of seizures with the same seizure key (SeizureKey:

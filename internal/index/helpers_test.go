@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -49,15 +50,45 @@ func corpus(seed int64, n int, origins ...string) []*alertv1.Alert {
 	return out
 }
 
-// openTest opens an index in a temporary directory, closed when the test ends.
+// openTest opens an index in a temporary directory, closed when the test ends, with a
+// memFeed as its source.
 func openTest(t testing.TB) *Index {
 	t.Helper()
 	x, err := Open(context.Background(), t.TempDir(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	x.SetSource(&memFeed{})
 	t.Cleanup(func() { _ = x.Close() })
 	return x
+}
+
+// memFeed stands for the node's feed as the source of search results: the alerts load
+// indexed, by feed position. It keeps the alert only and wraps it when read.
+type memFeed struct {
+	mu sync.Mutex
+	at map[uint64]*alertv1.Alert
+}
+
+func (m *memFeed) put(seq uint64, a *alertv1.Alert) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.at == nil {
+		m.at = map[uint64]*alertv1.Alert{}
+	}
+	m.at[seq] = a
+}
+
+func (m *memFeed) AlertsAt(_ context.Context, seqs []uint64) (map[uint64]*nodev1.VerifiedAlert, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[uint64]*nodev1.VerifiedAlert{}
+	for _, seq := range seqs {
+		if a, ok := m.at[seq]; ok {
+			out[seq] = verified(a, seq)
+		}
+	}
+	return out, nil
 }
 
 // load indexes alerts at feed positions from+1 on, batch alerts per transaction.
@@ -68,6 +99,9 @@ func load(t testing.TB, x *Index, from uint64, as []*alertv1.Alert, batch int) {
 		vas := make([]*nodev1.VerifiedAlert, 0, end-i)
 		for j := i; j < end; j++ {
 			vas = append(vas, verified(as[j], from+uint64(j)+1))
+			if m, ok := x.source().(*memFeed); ok {
+				m.put(from+uint64(j)+1, as[j])
+			}
 		}
 		if _, err := x.Add(context.Background(), vas, from+uint64(end)); err != nil {
 			t.Fatal(err)
@@ -107,3 +141,18 @@ func (f *fakeFeed) Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, 
 }
 
 func (f *fakeFeed) FeedLast(context.Context) (uint64, error) { return 0, nil }
+
+// AlertsAt reads the alerts of the scripted events.
+func (f *fakeFeed) AlertsAt(_ context.Context, seqs []uint64) (map[uint64]*nodev1.VerifiedAlert, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[uint64]*nodev1.VerifiedAlert{}
+	for _, ev := range f.events {
+		if va := ev.GetAlert(); va != nil {
+			if c, err := node.ParseCursor(va.GetCursor()); err == nil && slices.Contains(seqs, c) {
+				out[c] = va
+			}
+		}
+	}
+	return out, nil
+}

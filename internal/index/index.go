@@ -13,12 +13,14 @@ import (
 	"sync"
 	"sync/atomic"
 
+	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // SchemaVersion changes whenever the schema or what is derived from alerts changes. A
 // database of another version is dropped and rebuilt from the feed.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // FileName is the database file inside the index directory.
 const FileName = "index.db"
@@ -45,6 +47,8 @@ type Index struct {
 	stmts stmtCache
 	r     *sql.DB // readers
 
+	src atomic.Pointer[Source] // where results' alerts are read: the feed
+
 	cursor   atomic.Uint64 // last feed position committed
 	count    atomic.Uint64 // alerts indexed
 	feedLast atomic.Uint64 // last feed position known to exist (for the lag)
@@ -70,6 +74,31 @@ func Open(ctx context.Context, dir string, o Options) (*Index, error) {
 		return nil, err
 	}
 	return x, nil
+}
+
+// Source reads alert versions from the node's feed by feed position. The index keeps
+// only what it searches on; the alert and its envelope of a result are read from the
+// feed, which holds them anyway.
+type Source interface {
+	// AlertsAt returns the alerts at the feed positions seqs that the feed holds (an
+	// expired position is left out), decoded as Subscribe sends them.
+	AlertsAt(ctx context.Context, seqs []uint64) (map[uint64]*nodev1.VerifiedAlert, error)
+}
+
+// SetSource sets where the alerts of search results are read; NewIndexer sets its feed.
+func (x *Index) SetSource(s Source) {
+	if s == nil {
+		x.src.Store(nil)
+		return
+	}
+	x.src.Store(&s)
+}
+
+func (x *Index) source() Source {
+	if p := x.src.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Path is the database file.

@@ -200,6 +200,8 @@ func TestReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	src := &memFeed{}
+	x.SetSource(src)
 	as := corpus(7, 300, "NL", "BE")
 	load(t, x, 0, as, 100)
 	before := search(t, x, &searchv1.SearchRequest{PageSize: 1000})
@@ -209,6 +211,7 @@ func TestReopen(t *testing.T) {
 	if x, err = Open(ctx, dir, Options{}); err != nil {
 		t.Fatal(err)
 	}
+	x.SetSource(src)
 	if s := x.State(); s.Cursor != 300 || s.Alerts != 300 {
 		t.Fatalf("state after reopening %+v", s)
 	}
@@ -396,4 +399,47 @@ func FuzzTextQuery(f *testing.F) {
 			t.Fatalf("%q (%q): %v", s, ftsQuery(s), err)
 		}
 	})
+}
+
+// TestResultsReadFromTheFeed: the index keeps no envelopes; a result's alert and
+// envelope are read from the source by the head's feed position, a position the feed no
+// longer holds leaves the result without its alert, and no source is an error.
+func TestResultsReadFromTheFeed(t *testing.T) {
+	ctx := context.Background()
+	x := openTest(t)
+	as := corpus(11, 3, "NL")
+	load(t, x, 0, as, 3)
+	var tables int
+	if err := x.w.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name = 'envelopes'`).Scan(&tables); err != nil || tables != 0 {
+		t.Fatalf("envelopes table: %d (%v)", tables, err)
+	}
+	src := x.source().(*memFeed)
+	res := search(t, x, &searchv1.SearchRequest{PageSize: 10})
+	if len(res.GetResults()) != 3 {
+		t.Fatalf("%d results, want 3", len(res.GetResults()))
+	}
+	for _, r := range res.GetResults() {
+		c, _ := node.ParseCursor(r.GetAlert().GetCursor())
+		want := verified(src.at[c], c)
+		if !proto.Equal(r.GetAlert().GetAlert(), want.GetAlert()) || !proto.Equal(r.GetAlert().GetEnvelope(), want.GetEnvelope()) {
+			t.Fatalf("result at %d is not the feed's alert", c)
+		}
+	}
+	src.mu.Lock()
+	delete(src.at, 2) // expired from the feed
+	src.mu.Unlock()
+	res = search(t, x, &searchv1.SearchRequest{PageSize: 10})
+	var without []string
+	for _, r := range res.GetResults() {
+		if r.GetAlert() == nil {
+			without = append(without, r.GetHistory()[0].GetCursor())
+		}
+	}
+	if len(res.GetResults()) != 3 || !slices.Equal(without, []string{"2"}) {
+		t.Fatalf("%d results, without alert: %v; want 3, [2]", len(res.GetResults()), without)
+	}
+	x.SetSource(nil)
+	if _, err := x.Search(ctx, &searchv1.SearchRequest{}); err == nil {
+		t.Fatal("search without a source succeeded")
+	}
 }

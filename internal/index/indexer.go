@@ -17,12 +17,20 @@ type Feed interface {
 	Subscribe(ctx context.Context, req *nodev1.SubscribeRequest, send func(*nodev1.SubscribeResponse) error) error
 	// FeedLast is the newest feed position, for the lag.
 	FeedLast(ctx context.Context) (uint64, error)
+	// Source reads the alerts of search results from the feed.
+	Source
 }
 
 // IndexerOptions tune an Indexer.
 type IndexerOptions struct {
 	// Batch is the most feed events written in one transaction; 1000 by default.
 	Batch int
+	// ReplayBatch is the most feed events written in one transaction while the index
+	// reads the feed's history or the node's receiver is behind; 8000 by default. A
+	// transaction costs a commit and a pass over every statement, so replays write
+	// fewer, larger ones (and wait up to ReplayWait for a batch to fill).
+	ReplayBatch int
+	ReplayWait  time.Duration
 	// LagEvery is how often the feed's newest position is read to report the lag; 5 s
 	// by default.
 	LagEvery time.Duration
@@ -42,13 +50,33 @@ func NewIndexer(idx *Index, feed Feed, o IndexerOptions) *Indexer {
 	if o.Batch <= 0 {
 		o.Batch = 1000
 	}
+	if o.ReplayBatch < o.Batch {
+		o.ReplayBatch = max(o.Batch, 8000)
+	}
+	if o.ReplayWait <= 0 {
+		o.ReplayWait = 100 * time.Millisecond
+	}
 	if o.LagEvery <= 0 {
 		o.LagEvery = 5 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	idx.SetSource(feed)
 	return &Indexer{idx: idx, feed: feed, o: o, log: o.Logger}
+}
+
+// ReceiverState is implemented by a feed whose node can tell whether its receiver is
+// behind the alert stream (node.Node): while it is, the indexer yields.
+type ReceiverState interface {
+	ReceiverBehind() bool
+}
+
+// receiverBehind reports whether the node's receiver has more alerts waiting than it
+// took in its last batch.
+func (ix *Indexer) receiverBehind() bool {
+	rs, ok := ix.feed.(ReceiverState)
+	return ok && rs.ReceiverBehind()
 }
 
 // Run follows the feed from the index's cursor (from the start when the index is empty)
@@ -107,7 +135,7 @@ func (ix *Indexer) follow(ctx context.Context) error {
 	if c := ix.idx.Cursor(); c > 0 {
 		req.Cursor = node.FormatCursor(c)
 	}
-	events := make(chan *nodev1.SubscribeResponse, ix.o.Batch)
+	events := make(chan *nodev1.SubscribeResponse, ix.o.ReplayBatch)
 	subErr := make(chan error, 1)
 	go func() {
 		defer close(events)
@@ -124,6 +152,14 @@ func (ix *Indexer) follow(ctx context.Context) error {
 	for ev := range events {
 		var batch []change
 		cursor := ix.idx.Cursor()
+		// Replaying the feed's history, or following a receiver that is catching up:
+		// larger transactions, and wait a little for them to fill.
+		size, replay := ix.o.Batch, !caughtUp || ix.receiverBehind()
+		var fill *time.Timer
+		if replay {
+			size = ix.o.ReplayBatch
+			fill = time.NewTimer(ix.o.ReplayWait)
+		}
 		for ev != nil {
 			switch e := ev.Event.(type) {
 			case *nodev1.SubscribeResponse_Alert:
@@ -165,18 +201,40 @@ func (ix *Indexer) follow(ctx context.Context) error {
 				// Events this indexer does not know (added by newer nodes) are skipped.
 			}
 			ev = nil
-			if len(batch) < ix.o.Batch {
-				select {
-				case ev = <-events: // nil once closed
-				default:
+			if len(batch) >= size {
+				break
+			}
+			select {
+			case ev = <-events: // nil once closed
+			default:
+				if replay {
+					select {
+					case ev = <-events:
+					case <-fill.C:
+						replay = false // write what arrived
+					case <-ctx.Done():
+					}
 				}
 			}
+		}
+		if fill != nil {
+			fill.Stop()
 		}
 		if len(batch) == 0 && cursor == ix.idx.Cursor() {
 			continue
 		}
+		began := time.Now()
 		if _, err := ix.idx.apply(ctx, batch, cursor); err != nil {
 			return err
+		}
+		// The node's receiver is behind: verifying and storing what it receives comes
+		// first. Pausing as long as the transaction took leaves it most of the CPU the
+		// indexer would take; the index catches up once the receiver has.
+		if ix.receiverBehind() {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Since(began)):
+			}
 		}
 	}
 	return <-subErr

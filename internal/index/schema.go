@@ -77,8 +77,6 @@ CREATE INDEX alerts_by_received ON alerts (g_seq, grp) WHERE current = 1;
 CREATE INDEX alerts_by_issued ON alerts (g_issued, grp) WHERE current = 1;
 CREATE INDEX alerts_by_seized ON alerts (g_seized, grp) WHERE current = 1 AND g_seized IS NOT NULL;
 
-CREATE TABLE envelopes (aid INTEGER PRIMARY KEY, envelope BLOB NOT NULL);
-
 -- Recall and reclassification notices by alert id, kept so that a notice that arrives
 -- before its alert applies when the alert does.
 CREATE TABLE notices (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/cix-exchange/cix/internal/alert"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
-	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
 	"github.com/cix-exchange/cix/internal/node"
@@ -186,8 +186,9 @@ func (x *Index) GetHistory(ctx context.Context, id string) (*searchv1.SearchResu
 	return rs[0], nil
 }
 
-// results builds the results of groups: the head alert from its envelope, every report
-// and every version.
+// results builds the results of groups: the head alert read from the feed by its
+// position, every report and every version. A head the feed no longer holds (expired
+// under feed.max_age) leaves the result without its alert.
 func (x *Index) results(ctx context.Context, hits []hit) ([]*searchv1.SearchResult, error) {
 	if len(hits) == 0 {
 		return nil, nil
@@ -246,7 +247,11 @@ func (x *Index) results(ctx context.Context, hits []hit) ([]*searchv1.SearchResu
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("history: %w", err)
 	}
-	envs, err := x.envelopes(ctx, heads)
+	seqs := make([]uint64, len(hits))
+	for i, h := range hits {
+		seqs[i] = uint64(h.head)
+	}
+	stored, err := x.alertsAt(ctx, seqs)
 	if err != nil {
 		return nil, err
 	}
@@ -254,11 +259,11 @@ func (x *Index) results(ctx context.Context, hits []hit) ([]*searchv1.SearchResu
 	for i, h := range hits {
 		r := byGrp[h.grp]
 		info := infos[h.head]
-		va, err := verifiedAlert(h.head, envs[h.head], info.signer, info.received)
-		if err != nil {
-			return nil, err
+		if va := stored[uint64(h.head)]; va != nil {
+			r.Alert = &nodev1.VerifiedAlert{Alert: va.GetAlert(), Envelope: va.GetEnvelope(), Signer: info.signer,
+				ReceivedAt: info.received, Cursor: node.FormatCursor(uint64(h.head))}
+			r.Handling = va.GetAlert().GetHandling()
 		}
-		r.Alert, r.Handling = va, va.GetAlert().GetHandling()
 		if info.handling != nil {
 			hd := &alertv1.Handling{}
 			if err := proto.Unmarshal(info.handling, hd); err == nil {
@@ -270,35 +275,17 @@ func (x *Index) results(ctx context.Context, hits []hit) ([]*searchv1.SearchResu
 	return out, nil
 }
 
-func (x *Index) envelopes(ctx context.Context, aids []any) (map[int64][]byte, error) {
-	rows, err := x.r.QueryContext(ctx, `SELECT aid, envelope FROM envelopes WHERE aid IN (`+placeholders(len(aids))+`)`, aids...)
+// alertsAt reads the alert versions at feed positions seqs from the source (the feed).
+func (x *Index) alertsAt(ctx context.Context, seqs []uint64) (map[uint64]*nodev1.VerifiedAlert, error) {
+	src := x.source()
+	if src == nil {
+		return nil, errors.New("index: no feed to read the alerts of results from")
+	}
+	m, err := src.AlertsAt(ctx, seqs)
 	if err != nil {
-		return nil, fmt.Errorf("envelopes: %w", err)
+		return nil, fmt.Errorf("index: read results from the feed: %w", err)
 	}
-	defer rows.Close()
-	out := make(map[int64][]byte, len(aids))
-	for rows.Next() {
-		var aid int64
-		var b []byte
-		if err := rows.Scan(&aid, &b); err != nil {
-			return nil, fmt.Errorf("envelopes: %w", err)
-		}
-		out[aid] = b
-	}
-	return out, rows.Err()
-}
-
-// verifiedAlert rebuilds what Subscribe sent for an alert.
-func verifiedAlert(aid int64, env []byte, signer *nodev1.Signer, received *timestamppb.Timestamp) (*nodev1.VerifiedAlert, error) {
-	e := &envelopev1.Envelope{}
-	if err := proto.Unmarshal(env, e); err != nil {
-		return nil, fmt.Errorf("envelope of feed position %d: %w", aid, err)
-	}
-	a := &alertv1.Alert{}
-	if err := proto.Unmarshal(e.GetPayload(), a); err != nil {
-		return nil, fmt.Errorf("alert of feed position %d: %w", aid, err)
-	}
-	return &nodev1.VerifiedAlert{Alert: a, Envelope: e, Signer: signer, ReceivedAt: received, Cursor: node.FormatCursor(uint64(aid))}, nil
+	return m, nil
 }
 
 func nanos(n int64) *timestamppb.Timestamp { return timestamppb.New(time.Unix(0, n).UTC()) }

@@ -251,9 +251,21 @@ func (n *Node) Run(ctx context.Context) error {
 	// Every alert up to floor is stored (acknowledged, or ingested since).
 	floor := cons.CachedInfo().AckFloor.Stream
 	n.log.Info("receiving alerts", "stream", n.bus.ReadStream())
+	// Pipelined: this loop verifies batch k+1 while complete stores batch k and
+	// acknowledges it. Hand-offs are unbuffered, so at most two batches are in flight;
+	// batches are stored and acknowledged in order, and nothing of batch k+1 is written
+	// before batch k is complete (its quarantined messages, feed writes, notices and
+	// links), so what a later alert's delivery shows of the node's state is as before.
+	work := make(chan *received)
+	completed := make(chan struct{})
+	defer func() { close(work); <-completed }()
+	go func() { defer close(completed); n.complete(ctx, work) }()
 	batch := make([]jetstream.Msg, 0, n.batch)
 	for {
-		batch = batch[:0]
+		batch = batch[:0] // complete keeps only the batch's last message
+		if len(msgs) == 0 {
+			n.behind.Store(false) // waiting for alerts
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -269,14 +281,21 @@ func (n *Node) Run(ctx context.Context) error {
 				break fill
 			}
 		}
-		// The batch is retried until it is stored: acknowledgements are cumulative, so
-		// moving on to the next batch would acknowledge this one unstored.
+		n.behind.Store(len(batch) == n.batch || len(msgs) > 0)
+		// Reading lost deliveries and admitting notices can fail: the batch is then
+		// prepared again. Nothing of it was written yet.
 		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 			ds, upTo, err := n.withLost(ctx, batch, floor)
+			var r *received
 			if err == nil {
-				err = n.ingest(ctx, ds, batch[len(batch)-1])
+				r, err = n.prepareBatch(ctx, ds, batch[len(batch)-1], work)
 			}
 			if err == nil {
+				select {
+				case work <- r:
+				case <-ctx.Done():
+					return nil
+				}
 				floor = upTo
 				break
 			}
@@ -292,6 +311,77 @@ func (n *Node) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// received is a verified batch on its way to the feed: what to store and quarantine,
+// the feed writes once started, and the message whose cumulative acknowledgement
+// covers the batch.
+type received struct {
+	last    jetstream.Msg
+	size    int // messages received, lost deliveries included
+	ws      []feed.Write
+	qs      []feed.Quarantined
+	stored  []*Verified
+	flushed chan struct{} // a marker, not a batch: closed once every batch before it completed
+}
+
+// complete stores the batches of work in order: it waits for each batch's feed writes,
+// quarantines what was refused, applies the stored notices, then acknowledges the batch
+// cumulatively. A batch that fails is written again, and again, until it is stored or
+// ctx ends: acknowledging a later batch would acknowledge this one unstored, so nothing
+// later is acknowledged before it. Writing again is safe: the feed keeps one message per
+// id, and the quarantine's duplicate window absorbs a repeated refusal.
+func (n *Node) complete(ctx context.Context, work <-chan *received) {
+	for r := range work {
+		if r.flushed != nil {
+			close(r.flushed)
+			continue
+		}
+		for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+			err := n.store(ctx, r)
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Error("storing ingest batch failed; retrying", "error", err, "size", r.size, "backoff", backoff)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+		}
+	}
+}
+
+// store completes one batch: quarantine, feed writes, notices, then the cumulative
+// acknowledgement. A lost acknowledgement only causes a redelivery,
+// which the feed absorbs, so it is not waited for.
+func (n *Node) store(ctx context.Context, r *received) error {
+	if len(r.qs) > 0 {
+		if err := n.feed.Quarantine(ctx, r.qs); err != nil {
+			return err
+		}
+	}
+	if len(r.ws) > 0 {
+		if _, err := n.feed.Append(ctx, r.ws); err != nil {
+			return err
+		}
+	}
+	if err := n.applyStored(ctx, r.stored, r.ws); err != nil {
+		return err
+	}
+	// Cumulative acknowledgement of the whole batch.
+	if err := r.last.Ack(); err != nil {
+		return fmt.Errorf("acknowledge batch: %w", err)
+	}
+	n.countIngested(r.size, r.stored, r.qs)
+	return nil
+}
+
+// ReceiverBehind reports whether the receiver has more alerts waiting than its last
+// batch took: it is catching up, and work that can wait (indexing) should let it.
+func (n *Node) ReceiverBehind() bool { return n.behind.Load() }
 
 func consumerToken(s string) string {
 	b := []byte(s)
@@ -343,9 +433,11 @@ func (n *Node) withLost(ctx context.Context, batch []jetstream.Msg, floor uint64
 	return ds, floor, nil
 }
 
-// ingest verifies deliveries in parallel, stores verified alerts and notices and
-// quarantines the rest, applies the notices, then acknowledges up to last, cumulatively.
-func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg) error {
+// prepareBatch verifies deliveries in parallel and sorts them into feed writes and
+// quarantined messages; complete stores them and acknowledges up to last. Before a
+// notice is admitted, the batches handed to work earlier are completed: whether the node
+// holds the alert a notice names is read from the feed.
+func (n *Node) prepareBatch(ctx context.Context, batch []delivery, last jetstream.Msg, work chan<- *received) (*received, error) {
 	type result struct {
 		v   *Verified
 		id  string
@@ -397,6 +489,23 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 	}
 	wg.Wait()
 
+	for _, r := range res {
+		if r.err == nil && r.v != nil && r.v.Notice != nil {
+			flushed := make(chan struct{})
+			select {
+			case work <- &received{flushed: flushed}:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			select {
+			case <-flushed:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			break
+		}
+	}
+
 	var ws []feed.Write
 	var qs []feed.Quarantined
 	var stored []*Verified
@@ -407,7 +516,7 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 		}
 		if r.err == nil && r.v.Notice != nil {
 			if r.err = n.admitNotice(ctx, r.v, stored); r.err != nil && envelope.ReasonOf(r.err) == 0 {
-				return r.err // whether the alert is held is unknown: retry the batch
+				return nil, r.err // whether the alert is held is unknown: retry the batch
 			}
 		}
 		if r.err != nil {
@@ -431,25 +540,7 @@ func (n *Node) ingest(ctx context.Context, batch []delivery, last jetstream.Msg)
 		})
 		stored = append(stored, r.v)
 	}
-	if len(qs) > 0 {
-		if err := n.feed.Quarantine(ctx, qs); err != nil {
-			return err
-		}
-	}
-	if len(ws) > 0 {
-		if _, err := n.feed.Append(ctx, ws); err != nil {
-			return err
-		}
-	}
-	if err := n.applyStored(ctx, stored, ws); err != nil {
-		return err
-	}
-	// Cumulative acknowledgement of the whole batch.
-	if err := last.DoubleAck(ctx); err != nil {
-		return fmt.Errorf("acknowledge batch: %w", err)
-	}
-	n.countIngested(len(batch), stored, qs)
-	return nil
+	return &received{last: last, size: len(batch), ws: ws, qs: qs, stored: stored}, nil
 }
 
 // countIngested counts a stored batch once it is acknowledged (a batch retried after a

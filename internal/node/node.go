@@ -38,7 +38,7 @@ type Options struct {
 	Now func() time.Time
 	// VerifyWorkers verifying received batches in parallel; GOMAXPROCS by default.
 	VerifyWorkers int
-	// IngestBatch is the most messages verified and stored together; 256 by default.
+	// IngestBatch is the most messages verified and stored together; 1024 by default.
 	IngestBatch int
 	// Federation is the federation manifest when the bus is on the federation layout
 	// (bus.Config.Federation): alerts are then published once per scope of their audience,
@@ -71,6 +71,7 @@ type Node struct {
 	workers     int
 	batch       int
 	own         *ownSet
+	behind      atomic.Bool // the receiver's last batch was full: more alerts are waiting
 	notices     *noticeIndex
 	acks        *ackQueue
 
@@ -94,7 +95,7 @@ func New(o Options) (*Node, error) {
 		o.Now = time.Now
 	}
 	if o.IngestBatch <= 0 {
-		o.IngestBatch = 256
+		o.IngestBatch = 1024
 	}
 	if o.Metrics == nil {
 		o.Metrics = noMetrics{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/envelope"
@@ -52,6 +53,67 @@ func (n *Node) Get(ctx context.Context, id string) (*nodev1.VerifiedAlert, error
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return va, nil
+}
+
+// AlertsAt returns the verified alerts at feed positions seqs, decoded as Subscribe
+// sends them (without the notices in force). Positions the feed no longer holds, and
+// notices, are left out. The search index reads its results' alerts here: one request
+// per position, a few at a time.
+func (n *Node) AlertsAt(ctx context.Context, seqs []uint64) (map[uint64]*nodev1.VerifiedAlert, error) {
+	const parallel = 8
+	var (
+		mu    sync.Mutex
+		out   = make(map[uint64]*nodev1.VerifiedAlert, len(seqs))
+		first error
+		wg    sync.WaitGroup
+		next  = make(chan uint64)
+	)
+	for range min(parallel, len(seqs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range next {
+				va, err := n.alertAt(ctx, seq)
+				mu.Lock()
+				if err != nil && first == nil {
+					first = err
+				}
+				if va != nil {
+					out[seq] = va
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	seen := make(map[uint64]bool, len(seqs))
+	for _, seq := range seqs {
+		if seq != 0 && !seen[seq] {
+			seen[seq] = true
+			next <- seq
+		}
+	}
+	close(next)
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// alertAt reads the alert at feed position seq; nil when the feed does not hold one
+// there.
+func (n *Node) alertAt(ctx context.Context, seq uint64) (*nodev1.VerifiedAlert, error) {
+	e, err := n.feed.At(ctx, seq)
+	if errors.Is(err, feed.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if e.Notice {
+		return nil, nil
+	}
+	return n.decodeEntry(e)
 }
 
 // classify sets the notices in force on va and the classification they give it. It
