@@ -79,9 +79,15 @@ func submitted(t *testing.T, nl pb.AssistanceServiceClient, to string, u pb.Urge
 // waitState waits until c shows request id in state want and returns it.
 func waitState(t *testing.T, who string, c pb.AssistanceServiceClient, id string, want pb.RequestState) *pb.Request {
 	t.Helper()
+	return waitStateFor(t, who, c, id, want, assistWait)
+}
+
+// waitStateFor is waitState with its own deadline.
+func waitStateFor(t *testing.T, who string, c pb.AssistanceServiceClient, id string, want pb.RequestState, wait time.Duration) *pb.Request {
+	t.Helper()
 	var last *pb.Request
 	var lastErr error
-	deadline := time.Now().Add(assistWait)
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		r, err := c.GetRequest(ctx, &pb.GetRequestRequest{RequestId: id})
