@@ -718,7 +718,8 @@ func TestAssistanceNeedsFederationMode(t *testing.T) {
 }
 
 // The roles of AssistanceService under mutual TLS: assistance-officer calls everything,
-// admin reads, publisher and analyst are refused. The node is not in federation mode,
+// admin reads requests (not attachments), publisher and analyst are refused every read
+// and every write. The node is not in federation mode,
 // so an admitted call answers FailedPrecondition and a refused one PermissionDenied.
 func TestAssistanceRoles(t *testing.T) {
 	n := startNode(t, "NL", nil, nil, func(c *config.Config) { c.GRPC.TLS.Mode = config.TLSDev })
@@ -748,6 +749,27 @@ func TestAssistanceRoles(t *testing.T) {
 		_, err = c.AnswerRequest(ctx, &pb.AnswerRequestRequest{RequestId: uuid.NewString(), ClientId: "y"})
 		if status.Code(err) != tc.write {
 			t.Errorf("%s AnswerRequest: %v, want %v", tc.role, err, tc.write)
+		}
+		// Every way of reading assistance: history, export, watch, attachments.
+		_, err = c.ExportHistory(ctx, &pb.ExportHistoryRequest{RequestId: uuid.NewString()})
+		if status.Code(err) != tc.read {
+			t.Errorf("%s ExportHistory: %v, want %v", tc.role, err, tc.read)
+		}
+		if w, err := c.WatchRequests(ctx, &pb.WatchRequestsRequest{}); err == nil {
+			_, err = w.Recv()
+			if status.Code(err) != tc.read {
+				t.Errorf("%s WatchRequests: %v, want %v", tc.role, err, tc.read)
+			}
+		} else if status.Code(err) != tc.read {
+			t.Errorf("%s WatchRequests: %v, want %v", tc.role, err, tc.read)
+		}
+		if g, err := c.GetAttachment(ctx, &pb.GetAttachmentRequest{RequestId: uuid.NewString(), Sha256: strings.Repeat("a", 64)}); err == nil {
+			_, err = g.Recv()
+			if status.Code(err) != tc.write {
+				t.Errorf("%s GetAttachment: %v, want %v", tc.role, err, tc.write)
+			}
+		} else if status.Code(err) != tc.write {
+			t.Errorf("%s GetAttachment: %v, want %v", tc.role, err, tc.write)
 		}
 	}
 }
