@@ -1,8 +1,15 @@
 package daemon_test
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,8 +20,11 @@ import (
 	pb "github.com/cix-exchange/cix/internal/gen/cix/assistance/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // outageWait bounds waiting for what crosses the hub after an outage: the inbound
@@ -299,4 +309,143 @@ func TestAssistanceRestartBetweenLogAndPublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, "NL", nl, id, pb.RequestState_REQUEST_STATE_RECEIVED)
+}
+
+// startFedCixd starts code's node of f as a cixd child process (the test binary) on its
+// data directory, with its federation configuration, and returns it with its
+// assistance client and its leaf's client URL.
+func startFedCixd(t *testing.T, f *fedNet, code string) (*cixdProcess, pb.AssistanceServiceClient, string) {
+	t.Helper()
+	cfg := f.cfgs[code]
+	var y strings.Builder
+	fmt.Fprintf(&y, "federation:\n  manifest: %q\n  hub_urls: [%q]\n  leaf_nkey_seed_env: %s\n  secretariat_key: %q\n",
+		cfg.Federation.Manifest, cfg.Federation.HubURLs[0], cfg.Federation.LeafNkeySeedEnv, cfg.Federation.SecretariatKey)
+	y.WriteString("trust:\n  anchors:\n")
+	for _, a := range cfg.Trust.Anchors {
+		fmt.Fprintf(&y, "    - %q\n", a)
+	}
+	file := filepath.Join(f.dir, code+"-cixd.yaml")
+	if err := os.WriteFile(file, []byte(y.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	natsAddr := freeAddr(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-config", file, "-admin", code, "-node", cfg.Node, "-data-dir", cfg.DataDir,
+		"-grpc-listen", "127.0.0.1:0", "-nats-listen", natsAddr, "-tls", "off", "-log-level", "info")
+	cmd.Env = append(os.Environ(), cixdChildEnv+"=1")
+	cmd.Stderr = tWriter{t}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &cixdProcess{cmd: cmd}
+	t.Cleanup(p.kill)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("cixd: %v", err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	_, rest, ok := strings.Cut(line, "serving gRPC on ")
+	addr, _, _ := strings.Cut(rest, " ")
+	if !ok || addr == "" {
+		t.Fatalf("cixd said %q", line)
+	}
+	if p.conn, err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.conn.Close() })
+	return p, pb.NewAssistanceServiceClient(p.conn), "nats://" + natsAddr
+}
+
+// Issue 8, a node SIGKILLed between logging its own transition and publishing it: NL
+// runs as a cixd process; its outbound stream is full, so SubmitRequest logs the
+// SUBMIT and cannot publish it; the process is killed (no shutdown at all) and NL
+// started again on the same data: the transition is published once from the log and
+// BE receives it once.
+func TestAssistanceSIGKILLBetweenLogAndPublish(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	f := startFedNet(t)
+	be := assistClient(f.node("BE"))
+	if err := f.node("NL").d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	f.waitLeaves(2)
+	proc, nl, natsURL := startFedCixd(t, f, "NL")
+	f.waitLeaves(3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*outageWait)
+	defer cancel()
+	cr, err := nl.CreateRequest(ctx, &pb.CreateRequestRequest{ClientId: uuid.NewString(), Content: requestContent("BE", pb.Urgency_URGENCY_NORMAL)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cr.GetRequest().GetRequestId()
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := js.Stream(ctx, fed.OutboundStream("NL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := out.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := info.Config
+	full.MaxBytes = int64(info.State.Bytes) + 1
+	if _, err := js.UpdateStream(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	const clientID = "submit-across-kill"
+	sub, err := nl.SubmitRequest(ctx, &pb.SubmitRequestRequest{RequestId: id, ClientId: clientID})
+	if err != nil {
+		t.Fatalf("SubmitRequest with the outbound stream full: %v, want it logged and answered", err)
+	}
+	subject := assist.Subject("NL", "BE", sub.GetTransition().GetMsgId())
+	if _, err := out.GetLastMsgForSubject(ctx, subject); err == nil {
+		t.Fatalf("the full outbound stream took %s", subject)
+	}
+	nc.Close()
+	proc.kill()
+
+	nlIn := assistClient(f.startNode("NL"))
+	waitStateFor(t, "BE", be, id, pb.RequestState_REQUEST_STATE_DELIVERED, outageWait)
+	waitStateFor(t, "NL", nlIn, id, pb.RequestState_REQUEST_STATE_DELIVERED, outageWait)
+	shas := identicalHistories(t, nlIn, be, id, 2)
+	if shas[0] != sub.GetTransition().GetSha256() {
+		t.Fatalf("BE holds SUBMIT %s, NL logged %s", shas[0], sub.GetTransition().GetSha256())
+	}
+	again, err := nlIn.SubmitRequest(ctx, &pb.SubmitRequestRequest{RequestId: id, ClientId: clientID})
+	if err != nil || !again.GetReplayed() || again.GetTransition().GetSha256() != shas[0] {
+		t.Fatalf("retried SubmitRequest after the kill: %v, replayed=%v", err, again.GetReplayed())
+	}
+	jsBE, err := jetstream.New(f.rawConn("BE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := jsBE.Stream(ctx, fed.InboundStream("BE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ii, err := in.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ii.State.Subjects[subject]; n != 1 {
+		t.Fatalf("BE's inbound stream holds %s %d times, want once", subject, n)
+	}
+	noQuarantine(t, f, "NL", "BE")
 }
