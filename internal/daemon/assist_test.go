@@ -476,12 +476,14 @@ func TestAssistanceSideStatesAndMandatoryFields(t *testing.T) {
 		wantCode(t, err, codes.FailedPrecondition)
 	})
 
-	t.Run("attachments are not configured", func(t *testing.T) {
-		s, err := nl.GetAttachment(ctx, &pb.GetAttachmentRequest{RequestId: uuid.NewString(), Sha256: "00"})
+	t.Run("attachments of a request the node does not hold", func(t *testing.T) {
+		// The node's own attachment store is wired: an unknown request is NotFound.
+		s, err := nl.GetAttachment(ctx, &pb.GetAttachmentRequest{RequestId: uuid.NewString(), Sha256: strings.Repeat("0", 64)})
 		if err == nil {
 			_, err = s.Recv()
 		}
-		wantCode(t, err, codes.FailedPrecondition)
+		wantCode(t, err, codes.NotFound)
+		wantCode(t, uploadErr(t, nl, uuid.NewString(), "scan.pdf", 10), codes.NotFound)
 	})
 }
 
