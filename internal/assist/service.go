@@ -1108,7 +1108,19 @@ func (s *Service) Upload(ctx context.Context, id, name, mediaType string, body i
 		return nil, err
 	}
 	ref, err := s.cfg.Attachments.Put(ctx, cp, name, mediaType, body)
-	if err != nil {
+	switch {
+	case errors.Is(err, attach.ErrTooLarge):
+		return nil, invalid("chunk", "%v", err)
+	case errors.Is(err, attach.ErrInvalid):
+		// "invalid attachment: FIELD: detail", FIELD one of name, media_type, counterpart.
+		msg := strings.TrimPrefix(err.Error(), attach.ErrInvalid.Error()+": ")
+		field, detail, _ := strings.Cut(msg, ": ")
+		switch field {
+		case "name", "media_type":
+			return nil, invalid("header."+field, "%s", detail)
+		}
+		return nil, invalid("header.request_id", "%s", msg)
+	case err != nil:
 		return nil, err
 	}
 	return APIRef(ref), nil

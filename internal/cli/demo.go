@@ -38,7 +38,10 @@ The nodes but the first subscribe; the first publishes --count synthetic alerts 
 members; each arrival is shown with the signer its node verified. Then it publishes one
 alert for all members, one for the group and one for the last administration alone
 (bilateral), and a table shows, per administration, which of the three it holds and
-which it does not (outside the audience: the hub never routed it there). Then one
+which it does not (outside the audience: the hub never routed it there). Then the
+first administration sends a mutual assistance request to the second, which
+acknowledges (the deadline starts), accepts and answers it; both sides' states and
+signed histories are shown, the same on both sides. Then one
 alert's payload is tampered with and written straight into the first administration's
 outbound stream on its leaf server: every node refuses it and quarantines it. A table
 per node ends the demo.
@@ -214,6 +217,9 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 		return err
 	}
 	if err := demoWhoSaw(ctx, fed, o, origin, items, out); err != nil {
+		return err
+	}
+	if err := demoAssist(ctx, fed, o, out); err != nil {
 		return err
 	}
 

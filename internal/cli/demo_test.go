@@ -77,6 +77,23 @@ func TestDemo(t *testing.T) {
 			t.Errorf("an arrival matches %q", l)
 		}
 	}
+	// Mutual assistance NL -> BE: each step seen on both sides, the same history at
+	// both, nothing at DE.
+	for _, l := range []string{`NL  SubmitRequest +-> DELIVERED on both sides`, `BE  AcknowledgeRequest +-> RECEIVED on both sides  deadline \d{4}-\d\d-\d\d \d\d:\d\d UTC`,
+		`BE  AcceptRequest +-> IN_PROGRESS on both sides`, `BE  AnswerRequest +-> ANSWERED on both sides  \(2 reply items`} {
+		if !regexp.MustCompile(`\n  ` + l).MatchString(r.stdout) {
+			t.Errorf("no assistance step matching %q", l)
+		}
+	}
+	hist := `SUBMIT by NL [0-9a-f]{8}, DELIVER by BE [0-9a-f]{8}, ACKNOWLEDGE by BE [0-9a-f]{8}, ACCEPT by BE [0-9a-f]{8}, ANSWER by BE [0-9a-f]{8}`
+	nlRow := regexp.MustCompile(`\nNL +outgoing +ANSWERED +\S+ \S+ UTC +(` + hist + `)\n`).FindStringSubmatch(r.stdout)
+	beRow := regexp.MustCompile(`\nBE +incoming +ANSWERED +\S+ \S+ UTC +(` + hist + `)\n`).FindStringSubmatch(r.stdout)
+	if nlRow == nil || beRow == nil || nlRow[1] != beRow[1] {
+		t.Errorf("assistance rows: NL %q, BE %q, want the same history", nlRow, beRow)
+	}
+	if !strings.Contains(r.stdout, "\nboth sides hold the same signed history; DE holds nothing of it\n") {
+		t.Error("no assistance conclusion line")
+	}
 	for d := range demoDirs(t) {
 		if !before[d] {
 			t.Errorf("demo left %s behind", d)

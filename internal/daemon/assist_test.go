@@ -79,9 +79,15 @@ func submitted(t *testing.T, nl pb.AssistanceServiceClient, to string, u pb.Urge
 // waitState waits until c shows request id in state want and returns it.
 func waitState(t *testing.T, who string, c pb.AssistanceServiceClient, id string, want pb.RequestState) *pb.Request {
 	t.Helper()
+	return waitStateFor(t, who, c, id, want, assistWait)
+}
+
+// waitStateFor is waitState with its own deadline.
+func waitStateFor(t *testing.T, who string, c pb.AssistanceServiceClient, id string, want pb.RequestState, wait time.Duration) *pb.Request {
+	t.Helper()
 	var last *pb.Request
 	var lastErr error
-	deadline := time.Now().Add(assistWait)
+	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		r, err := c.GetRequest(ctx, &pb.GetRequestRequest{RequestId: id})
@@ -470,12 +476,14 @@ func TestAssistanceSideStatesAndMandatoryFields(t *testing.T) {
 		wantCode(t, err, codes.FailedPrecondition)
 	})
 
-	t.Run("attachments are not configured", func(t *testing.T) {
-		s, err := nl.GetAttachment(ctx, &pb.GetAttachmentRequest{RequestId: uuid.NewString(), Sha256: "00"})
+	t.Run("attachments of a request the node does not hold", func(t *testing.T) {
+		// The node's own attachment store is wired: an unknown request is NotFound.
+		s, err := nl.GetAttachment(ctx, &pb.GetAttachmentRequest{RequestId: uuid.NewString(), Sha256: strings.Repeat("0", 64)})
 		if err == nil {
 			_, err = s.Recv()
 		}
-		wantCode(t, err, codes.FailedPrecondition)
+		wantCode(t, err, codes.NotFound)
+		wantCode(t, uploadErr(t, nl, uuid.NewString(), "scan.pdf", 10), codes.NotFound)
 	})
 }
 
@@ -712,7 +720,8 @@ func TestAssistanceNeedsFederationMode(t *testing.T) {
 }
 
 // The roles of AssistanceService under mutual TLS: assistance-officer calls everything,
-// admin reads, publisher and analyst are refused. The node is not in federation mode,
+// admin reads requests (not attachments), publisher and analyst are refused every read
+// and every write. The node is not in federation mode,
 // so an admitted call answers FailedPrecondition and a refused one PermissionDenied.
 func TestAssistanceRoles(t *testing.T) {
 	n := startNode(t, "NL", nil, nil, func(c *config.Config) { c.GRPC.TLS.Mode = config.TLSDev })
@@ -742,6 +751,27 @@ func TestAssistanceRoles(t *testing.T) {
 		_, err = c.AnswerRequest(ctx, &pb.AnswerRequestRequest{RequestId: uuid.NewString(), ClientId: "y"})
 		if status.Code(err) != tc.write {
 			t.Errorf("%s AnswerRequest: %v, want %v", tc.role, err, tc.write)
+		}
+		// Every way of reading assistance: history, export, watch, attachments.
+		_, err = c.ExportHistory(ctx, &pb.ExportHistoryRequest{RequestId: uuid.NewString()})
+		if status.Code(err) != tc.read {
+			t.Errorf("%s ExportHistory: %v, want %v", tc.role, err, tc.read)
+		}
+		if w, err := c.WatchRequests(ctx, &pb.WatchRequestsRequest{}); err == nil {
+			_, err = w.Recv()
+			if status.Code(err) != tc.read {
+				t.Errorf("%s WatchRequests: %v, want %v", tc.role, err, tc.read)
+			}
+		} else if status.Code(err) != tc.read {
+			t.Errorf("%s WatchRequests: %v, want %v", tc.role, err, tc.read)
+		}
+		if g, err := c.GetAttachment(ctx, &pb.GetAttachmentRequest{RequestId: uuid.NewString(), Sha256: strings.Repeat("a", 64)}); err == nil {
+			_, err = g.Recv()
+			if status.Code(err) != tc.write {
+				t.Errorf("%s GetAttachment: %v, want %v", tc.role, err, tc.write)
+			}
+		} else if status.Code(err) != tc.write {
+			t.Errorf("%s GetAttachment: %v, want %v", tc.role, err, tc.write)
 		}
 	}
 }

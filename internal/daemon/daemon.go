@@ -63,6 +63,9 @@ type Daemon struct {
 	// bus is the node's alert bus (its inbound stream's sources are watched, sources.go).
 	bus    *bus.Bus
 	assist *assist.Service // mutual assistance, federation mode only
+	// attach is the node's attachment store (federation mode with an age identity),
+	// nil when Options.Attachments gave another.
+	attach *attach.Store
 	// readStream is the stream the node receives from: CIX_ALERTS, or CIX_IN_<ADMIN> in
 	// federation mode.
 	readStream string
@@ -92,8 +95,9 @@ type Options struct {
 	// Now is the clock of the mutual assistance flags (OVERDUE, CONFIRMATION_OVERDUE);
 	// time.Now by default. Tests move it to pass deadlines.
 	Now func() time.Time
-	// Attachments is the attachment store of mutual assistance messages; nil: none
-	// (attachment calls answer FailedPrecondition until the node's own store is wired).
+	// Attachments replaces the node's attachment store of mutual assistance messages
+	// (tests); nil: the node's own (internal/attach, in federation mode with an age
+	// identity; without an identity attachment calls answer FailedPrecondition).
 	Attachments attach.Attachments
 }
 
@@ -240,6 +244,13 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 		if err != nil {
 			return nil, err
 		}
+		attachments := o.Attachments
+		if attachments == nil && nopts.AgeIdentity != nil {
+			if d.attach, err = d.openAttachments(ctx, pjs, b.JetStream(), nopts.AgeIdentity); err != nil {
+				return nil, err
+			}
+			attachments = d.attach
+		}
 		if d.assist, err = assist.Open(ctx, assist.Config{
 			Administration: cfg.Administration, Node: cfg.Node, Signer: d.node, Verifier: ver,
 			Manifest: d.node.Federation, AgeIdentity: nopts.AgeIdentity, Out: b, In: b.JetStream(), InStream: b.ReadStream(),
@@ -253,7 +264,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 				}
 				return err
 			},
-			Attachments: o.Attachments,
+			Attachments: attachments,
 		}); err != nil {
 			return nil, err
 		}
@@ -317,6 +328,15 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 			d.fail(fmt.Errorf("grpc: %w", err))
 		}
 	}()
+	if d.attach != nil { // receives the counterparts' files; the assistance service reads them
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			if err := d.attach.Run(ctx); err != nil {
+				d.fail(fmt.Errorf("attachments: %w", err))
+			}
+		}()
+	}
 	if d.assist != nil {
 		d.wg.Add(1)
 		go func() {
