@@ -7,7 +7,9 @@ import (
 	"io"
 	"time"
 
+	"github.com/cix-exchange/cix/internal/envelope"
 	"github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/feed"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -146,6 +148,7 @@ func (s *Store) handle(ctx context.Context, in jetstream.Stream, m jetstream.Msg
 	if err != nil {
 		s.count(func(st *Stats) { st.Malformed++ })
 		s.log.Warn("attachment chunk refused", "subject", clip(m.Subject()), "reason", "malformed", "detail", err.Error())
+		s.quarantineChunk(ctx, m, "malformed attachment chunk: "+err.Error())
 		_ = m.Term()
 		return
 	}
@@ -156,7 +159,9 @@ func (s *Store) handle(ctx context.Context, in jetstream.Stream, m jetstream.Msg
 	}
 	if c.size > maxCipherSize(s.max) {
 		s.count(func(st *Stats) { st.TooLarge++ })
-		s.refuse(key, "too_large", fmt.Sprintf("%d bytes of ciphertext, over the limit of %s of plaintext", c.size, limitText(s.max)))
+		detail := fmt.Sprintf("%d bytes of ciphertext, over the limit of %s of plaintext", c.size, limitText(s.max))
+		s.refuse(key, "too_large", detail)
+		s.quarantineChunk(ctx, m, "attachment "+objectName(key.cipher)+" from "+key.from+" refused: "+detail)
 		_ = m.Term()
 		return
 	}
@@ -174,6 +179,7 @@ func (s *Store) handle(ctx context.Context, in jetstream.Stream, m jetstream.Msg
 	case errors.Is(err, ErrMismatch), errors.Is(err, errMalformed):
 		s.count(func(st *Stats) { st.Corrupt++ })
 		s.refuse(key, "corrupt", err.Error())
+		s.quarantineChunk(ctx, m, "attachment "+objectName(key.cipher)+" from "+key.from+" refused: "+err.Error())
 		_ = m.Term()
 	case err != nil:
 		if ctx.Err() == nil {
@@ -182,6 +188,22 @@ func (s *Store) handle(ctx context.Context, in jetstream.Stream, m jetstream.Msg
 		_ = m.NakWithDelay(time.Second)
 	default:
 		_ = m.Ack()
+	}
+}
+
+// quarantineChunk puts the refused chunk m (for an object refused as a whole, the chunk
+// that revealed it) in the node's quarantine with reason invalid_content: a refusal is
+// never only a log line. A failure to quarantine is logged; the chunk is refused anyway.
+func (s *Store) quarantineChunk(ctx context.Context, m jetstream.Msg, detail string) {
+	if s.quarantine == nil {
+		return
+	}
+	q := feed.Quarantined{Reason: envelope.ReasonInvalidContent.String(), Detail: detail, Subject: m.Subject(), Raw: m.Data()}
+	if md, err := m.Metadata(); err == nil {
+		q.SourceSeq = md.Sequence.Stream
+	}
+	if err := s.quarantine(ctx, []feed.Quarantined{q}); err != nil {
+		s.log.Error("quarantine attachment chunk", "subject", clip(m.Subject()), "error", err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"filippo.io/age"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/feed"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -78,6 +79,10 @@ type Options struct {
 	// TempDir holds a ciphertext while Put computes its digest (the object's name),
 	// removed before Put returns; default os.TempDir(). Never plaintext.
 	TempDir string
+	// Quarantine stores what the receiver refuses (malformed chunks, objects over the
+	// limit or not matching their digest) in the node's quarantine, with its reason; nil:
+	// refusals are only logged and counted (Stats).
+	Quarantine func(context.Context, []feed.Quarantined) error
 	// Logger; default slog.Default().
 	Logger *slog.Logger
 }
@@ -88,16 +93,17 @@ func BucketName(admin string) string { return "CIX_ATTACH_" + admin }
 // Store is the attachment store of one administration. It implements Attachments; Run
 // receives the counterparts' attachments.
 type Store struct {
-	admin     string
-	obj       jetstream.ObjectStore
-	bus       jetstream.JetStream
-	recipient RecipientFunc
-	id        age.Identity
-	publish   PublishFunc
-	max       int64
-	consumer  string
-	tempDir   string
-	log       *slog.Logger
+	admin      string
+	obj        jetstream.ObjectStore
+	bus        jetstream.JetStream
+	recipient  RecipientFunc
+	id         age.Identity
+	publish    PublishFunc
+	max        int64
+	consumer   string
+	tempDir    string
+	log        *slog.Logger
+	quarantine func(context.Context, []feed.Quarantined) error
 
 	mu    sync.Mutex
 	stats Stats
@@ -154,7 +160,7 @@ func New(ctx context.Context, o Options) (*Store, error) {
 	return &Store{
 		admin: o.Administration, obj: obj, bus: o.Bus, recipient: o.Recipient, id: o.Identity,
 		publish: o.Publish, max: o.MaxSize, consumer: o.Consumer, tempDir: o.TempDir,
-		log:     o.Logger.With("component", "attach"),
+		log: o.Logger.With("component", "attach"), quarantine: o.Quarantine,
 		partial: map[objKey]*partial{}, refused: map[objKey]string{},
 	}, nil
 }

@@ -12,14 +12,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/attach"
 	"github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/feed"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -492,7 +495,18 @@ func TestSendWhileHubDown(t *testing.T) {
 func TestBadChunks(t *testing.T) {
 	f := startFed(t)
 	ctx := ctxT(t)
-	nl, be := f.store(f.options("NL")), f.store(f.options("BE"))
+	// What BE's receiver refuses goes to the quarantine it is given (the node's, in
+	// cixd); recorded here.
+	var qmu sync.Mutex
+	var quarantined []feed.Quarantined
+	bo := f.options("BE")
+	bo.Quarantine = func(_ context.Context, qs []feed.Quarantined) error {
+		qmu.Lock()
+		defer qmu.Unlock()
+		quarantined = append(quarantined, qs...)
+		return nil
+	}
+	nl, be := f.store(f.options("NL")), f.store(bo)
 	run(t, be)
 	js := f.leaves["NL"].js
 	pub := func(subject string, data []byte, h map[string]string) {
@@ -548,6 +562,27 @@ func TestBadChunks(t *testing.T) {
 	st.Skipped = 0 // chunks of the good object after the one that completed it: timing
 	if st != want {
 		t.Errorf("BE stats %+v, want %+v", st, want)
+	}
+	// One quarantine entry per malformed chunk and per refused object, with its reason.
+	wantQ := map[string]string{
+		out("junk"): "malformed", out(chunkID(other, 0)): "malformed", out(chunkID(other, 1)): "malformed",
+		out(chunkID(claimed, 0)): "refused", out(chunkID(big, 0)): "over the limit",
+	}
+	qmu.Lock()
+	gotQ := slices.Clone(quarantined)
+	qmu.Unlock()
+	if len(gotQ) != len(wantQ) {
+		subjects := make([]string, 0, len(gotQ))
+		for _, q := range gotQ {
+			subjects = append(subjects, q.Subject)
+		}
+		t.Errorf("quarantined %d chunks, want %d: %v", len(gotQ), len(wantQ), subjects)
+	}
+	for _, q := range gotQ {
+		want, ok := wantQ[q.Subject]
+		if !ok || q.Reason != "invalid_content" || !strings.Contains(q.Detail, want) || len(q.Raw) == 0 {
+			t.Errorf("quarantined %s (%s: %s, %d bytes); want %q in the detail of invalid_content", q.Subject, q.Reason, q.Detail, len(q.Raw), want)
+		}
 	}
 	if ok, err := be.Held(ctx, attach.Ref{CipherSHA256: claimed, CipherSize: 5000}); err != nil || ok {
 		t.Errorf("BE holds the corrupt object: %v, %v", ok, err)

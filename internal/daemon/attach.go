@@ -8,6 +8,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/cix-exchange/cix/internal/attach"
+	"github.com/cix-exchange/cix/internal/feed"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -19,8 +20,9 @@ func (d *Daemon) attachTempDir() string { return filepath.Join(d.cfg.DataDir, "a
 // CIX_ATTACH_<ADMIN> in the private account (private), the inbound and outbound
 // streams bound to the hub (hub), recipients read from the federation manifest in force
 // (the member directory may replace it while the node runs), the node's age identity,
-// and the size limit assistance.max_attachment_mb.
-func (d *Daemon) openAttachments(ctx context.Context, private, hub jetstream.JetStream, id age.Identity) (*attach.Store, error) {
+// the size limit assistance.max_attachment_mb, and the node's quarantine for what its
+// receiver refuses.
+func (d *Daemon) openAttachments(ctx context.Context, private, hub jetstream.JetStream, id age.Identity, quarantine func(context.Context, []feed.Quarantined) error) (*attach.Store, error) {
 	tmp := d.attachTempDir()
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("attachments: temporary directory: %w", err)
@@ -39,10 +41,11 @@ func (d *Daemon) openAttachments(ctx context.Context, private, hub jetstream.Jet
 		Recipient: func(admin string) (age.Recipient, error) {
 			return attach.ManifestRecipients(d.node.Federation())(admin)
 		},
-		Identity: id,
-		MaxSize:  int64(d.cfg.Assistance.MaxAttachmentMB) << 20,
-		Replicas: d.cfg.NATS.Replicas,
-		TempDir:  tmp,
-		Logger:   d.log,
+		Identity:   id,
+		MaxSize:    int64(d.cfg.Assistance.MaxAttachmentMB) << 20,
+		Replicas:   d.cfg.NATS.Replicas,
+		TempDir:    tmp,
+		Quarantine: quarantine,
+		Logger:     d.log,
 	})
 }

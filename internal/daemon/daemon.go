@@ -244,9 +244,20 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 		if err != nil {
 			return nil, err
 		}
+		// What the assistance service and the attachment store refuse goes to the node's
+		// quarantine, counted like the receiver's refusals.
+		quarantine := func(ctx context.Context, qs []feed.Quarantined) error {
+			err := f.Quarantine(ctx, qs)
+			if err == nil {
+				for _, q := range qs {
+					d.metrics.Quarantined(q.Reason)
+				}
+			}
+			return err
+		}
 		attachments := o.Attachments
 		if attachments == nil && nopts.AgeIdentity != nil {
-			if d.attach, err = d.openAttachments(ctx, pjs, b.JetStream(), nopts.AgeIdentity); err != nil {
+			if d.attach, err = d.openAttachments(ctx, pjs, b.JetStream(), nopts.AgeIdentity, quarantine); err != nil {
 				return nil, err
 			}
 			attachments = d.attach
@@ -255,15 +266,7 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 			Administration: cfg.Administration, Node: cfg.Node, Signer: d.node, Verifier: ver,
 			Manifest: d.node.Federation, AgeIdentity: nopts.AgeIdentity, Out: b, In: b.JetStream(), InStream: b.ReadStream(),
 			Log: pjs, Replicas: cfg.NATS.Replicas, Policy: policy, Now: o.Now, Logger: log,
-			Quarantine: func(ctx context.Context, qs []feed.Quarantined) error { // counted like the receiver's
-				err := f.Quarantine(ctx, qs)
-				if err == nil {
-					for _, q := range qs {
-						d.metrics.Quarantined(q.Reason)
-					}
-				}
-				return err
-			},
+			Quarantine:  quarantine,
 			Attachments: attachments,
 		}); err != nil {
 			return nil, err
