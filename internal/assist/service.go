@@ -185,7 +185,7 @@ func (s *Service) rebuild(ctx context.Context) error {
 		return fmt.Errorf("assistance log: %w", err)
 	}
 	for {
-		m, err := oc.Next(jetstream.FetchMaxWait(10 * time.Second))
+		m, err := next(ctx, oc, 10*time.Second)
 		if err != nil {
 			return fmt.Errorf("assistance log: read: %w", err)
 		}
@@ -374,7 +374,7 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	for ctx.Err() == nil {
-		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		m, err := next(ctx, cons, 5*time.Second)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -1198,7 +1198,7 @@ func (s *Service) Watch(ctx context.Context, cursor, requestID string, send func
 		return fmt.Errorf("%w: %w", node.ErrUnavailable, err)
 	}
 	for ctx.Err() == nil {
-		m, err := oc.Next(jetstream.FetchMaxWait(5 * time.Second))
+		m, err := next(ctx, oc, 5*time.Second)
 		if err != nil {
 			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) || ctx.Err() != nil {
 				continue
@@ -1252,4 +1252,20 @@ func (s *Service) Watch(ctx context.Context, cursor, requestID string, send func
 		}
 	}
 	return nil
+}
+
+// next waits up to wait for the next message of c. Unlike FetchMaxWait, the fetch's
+// context also ends the wait as soon as ctx ends, so that stopping the node never waits on
+// a fetch (one was seen blocked for minutes in Next with FetchMaxWait while its node
+// stopped). A wait that ends without a message is nats.ErrTimeout, as with FetchMaxWait.
+func next(ctx context.Context, c interface {
+	Next(...jetstream.FetchOpt) (jetstream.Msg, error)
+}, wait time.Duration) (jetstream.Msg, error) {
+	fctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	m, err := c.Next(jetstream.FetchContext(fctx))
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, nats.ErrTimeout
+	}
+	return m, err
 }

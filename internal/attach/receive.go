@@ -112,8 +112,11 @@ func (s *Store) Run(ctx context.Context) error {
 		// A short fetch, every message of which is handled or given back (Nak) before
 		// the next: nothing delivered is left waiting for the acknowledgement timeout
 		// when Run stops.
-		batch, err := cons.Fetch(fetchBatch, jetstream.FetchMaxWait(time.Second))
+		// The fetch's context ends with ctx too, so that stopping never waits on a fetch.
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -134,7 +137,8 @@ func (s *Store) Run(ctx context.Context) error {
 			}
 			s.handle(ctx, in, m)
 		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoHeartbeat) {
+		cancel()
+		if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoHeartbeat) && !errors.Is(err, context.DeadlineExceeded) {
 			s.log.Warn("attachment consumer", "error", err)
 		}
 	}
