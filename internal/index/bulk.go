@@ -1,9 +1,11 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/cix-exchange/cix/internal/alert"
@@ -173,11 +175,44 @@ func (w *writer) insertRows(ctx context.Context, rows []*row) error {
 	}
 	w.text = append(w.text, text...) // written last: see writeText
 	for k, vs := range fs {
+		if !probed[k] {
+			sortPairs(vs)
+		}
 		if err := w.insert(ctx, facetTables[k]+" (value, aid)", 2, vs); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sortPairs sorts (value, aid) pairs by value (strings), then aid. A table keyed by
+// (value, aid) takes its rows in key order: consecutive rows land on the same pages,
+// and a multi-row statement keeps a copy of fewer pages to undo itself (its statement
+// journal), which for rows in feed order was one page per row.
+func sortPairs(vs []any) {
+	n := len(vs) / 2
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	key := func(i int) (string, int64) {
+		v, _ := vs[2*i].(string)
+		a, _ := vs[2*i+1].(int64)
+		return v, a
+	}
+	slices.SortFunc(idx, func(i, j int) int {
+		vi, ai := key(i)
+		vj, aj := key(j)
+		if c := strings.Compare(vi, vj); c != 0 {
+			return c
+		}
+		return cmp.Compare(ai, aj)
+	})
+	sorted := make([]any, 0, len(vs))
+	for _, i := range idx {
+		sorted = append(sorted, vs[2*i], vs[2*i+1])
+	}
+	copy(vs, sorted)
 }
 
 // insertSizes are the rows of one multi-row insert: a batch of any size is written in
