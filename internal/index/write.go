@@ -121,6 +121,9 @@ func (x *Index) apply(ctx context.Context, cs []change, cursor uint64) (int, err
 		WHERE key IN ('cursor', 'alerts')`, int64(newCursor), added); err != nil {
 		return 0, fmt.Errorf("index: cursor: %w", err)
 	}
+	if err := w.writeText(ctx); err != nil {
+		return 0, fmt.Errorf("index: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("index: commit: %w", err)
 	}
@@ -138,6 +141,7 @@ type writer struct {
 	stmts  map[string]*sql.Stmt
 	shared *stmtCache
 	missed []string // statements to prepare on the database once the transaction ends
+	text   []any    // full-text rows (rowid and 4 columns each), written last
 }
 
 // stmtCache keeps the writer's statements prepared on the database across transactions:
