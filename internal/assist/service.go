@@ -280,15 +280,7 @@ func (s *Service) decrypt(st *pb.SealedTransition) (*pb.Transition, error) {
 	if s.cfg.AgeIdentity == nil {
 		return nil, errors.New("no age identity")
 	}
-	pt, err := sealedDecrypt(st.GetCiphertext(), s.cfg.AgeIdentity)
-	if err != nil {
-		return nil, err
-	}
-	t := &pb.Transition{}
-	if err := proto.Unmarshal(pt, t); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return decryptTransition(st, s.cfg.AgeIdentity)
 }
 
 func (s *Service) setApplied(seq uint64) {

@@ -15,6 +15,7 @@ import (
 	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/cix-exchange/cix/internal/wirelimit"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -98,8 +99,8 @@ func Verify(v *trust.Verifier, id age.Identity, self, subject string, raw []byte
 	}
 	p := opened.Signer
 	st := &pb.SealedTransition{}
-	if err := proto.Unmarshal(opened.Envelope.GetPayload(), st); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "payload is not a cix.assistance.v1.SealedTransition", err)
+	if err := envelope.DecodePayload(opened.Envelope.GetPayload(), st, "sealed_transition"); err != nil {
+		return nil, err
 	}
 	switch {
 	case p.Administration != origin:
@@ -114,16 +115,12 @@ func Verify(v *trust.Verifier, id age.Identity, self, subject string, raw []byte
 	if id == nil {
 		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "this node holds no age identity", nil)
 	}
-	pt, err := sealed.Decrypt(st.GetCiphertext(), id, envelope.MaxEnvelopeSize)
+	t, err := decryptTransition(st, id)
 	if err != nil {
 		if errors.Is(err, sealed.ErrNotRecipient) {
 			return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, fmt.Sprintf("not encrypted to %s's age key", self), err)
 		}
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "does not decrypt", err)
-	}
-	t := &pb.Transition{}
-	if err := proto.Unmarshal(pt, t); err != nil {
-		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "decrypted payload is not a cix.assistance.v1.Transition", err)
+		return nil, err
 	}
 	switch {
 	case t.GetRequestId() != st.GetRequestId() || t.GetMsgId() != st.GetMsgId():
@@ -191,4 +188,20 @@ func Refs(t *pb.Transition) []*pb.AttachmentRef {
 
 func sealedDecrypt(ct []byte, id age.Identity) ([]byte, error) {
 	return sealed.Decrypt(ct, id, envelope.MaxEnvelopeSize)
+}
+
+// decryptTransition decrypts a sealed transition with id and decodes it within the
+// payload wire limits (envelope.PayloadLimits), as the receiver does for alerts: both
+// the receiver (Verify) and the log replay use it. Its refusals are *envelope.Error
+// (ReasonUndecodablePayload) wrapping the cause, so sealed.ErrNotRecipient stays visible.
+func decryptTransition(st *pb.SealedTransition, id age.Identity) (*pb.Transition, error) {
+	pt, err := sealedDecrypt(st.GetCiphertext(), id)
+	if err != nil {
+		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "does not decrypt", err)
+	}
+	t := &pb.Transition{}
+	if err := wirelimit.Unmarshal(pt, t, "transition", envelope.PayloadLimits); err != nil {
+		return nil, envelope.Refuse(envelope.ReasonUndecodablePayload, "decrypted payload is not a cix.assistance.v1.Transition", err)
+	}
+	return t, nil
 }

@@ -118,6 +118,9 @@ func TestVerify(t *testing.T) {
 			sealAndSign(t, nl, "NL", "BE", submit(func(tr *pb.Transition) { tr.Content = nil }), both...), "BE", be.age, envelope.ReasonInvalidContent},
 		{"content invalid", Subject("NL", "BE", good.GetMsgId()),
 			sealAndSign(t, nl, "NL", "BE", submit(func(tr *pb.Transition) { tr.GetRequest().Parties = nil }), both...), "BE", be.age, envelope.ReasonInvalidContent},
+		// Refused by the wire limits before the transition is decoded, not by validation.
+		{"huge repeated field", Subject("NL", "BE", good.GetMsgId()),
+			sealAndSign(t, nl, "NL", "BE", submit(func(tr *pb.Transition) { tr.GetRequest().Parties = make([]*pb.Party, 5000) }), both...), "BE", be.age, envelope.ReasonUndecodablePayload},
 		{"tampered", Subject("NL", "BE", good.GetMsgId()), append(append([]byte{}, raw[:len(raw)-1]...), raw[len(raw)-1]^1), "BE", be.age, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
