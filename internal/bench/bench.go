@@ -292,6 +292,10 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 				return fmt.Errorf("node A's own feed: %w", err)
 			}
 			b.res.add("ingest_own_feed", rate(n, done.Sub(st.firstSend)))
+			// And for its search index, whose cost is part of storing an alert.
+			if _, err := c.a.waitIndexed(ctx); err != nil {
+				return fmt.Errorf("node A's index: %w", err)
+			}
 			b.res.add("ingest_cpu", m.cpuPerAlert(n))
 			b.res.add("ingest_util", m.util())
 			return nil
@@ -313,12 +317,18 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 		if err := c.startB(ctx); err != nil {
 			return err
 		}
-		done, err := c.b.waitFeed(ctx, uint64(stored))
+		feedDone, err := c.b.waitFeed(ctx, uint64(stored))
 		if err != nil {
 			return fmt.Errorf("node B: %w", err)
 		}
+		// Caught up means verified, stored and searchable: B's index has read its feed.
+		done, err := c.b.waitIndexed(ctx)
+		if err != nil {
+			return fmt.Errorf("node B's index: %w", err)
+		}
 		if stored > 0 {
 			b.res.add("catchup", rate(stored, done.Sub(start)))
+			b.res.add("catchup_feed", rate(stored, feedDone.Sub(start)))
 			b.res.add("catchup_cpu", m.cpuPerAlert(stored))
 			b.res.add("catchup_util", m.util())
 		}
@@ -377,6 +387,12 @@ func (b *bencher) e2e(ctx context.Context, c *cluster, src *alertSource, stored 
 	// what publishing costs.
 	if _, err = c.a.waitFeed(ctx, uint64(stored+n)); err != nil {
 		return err
+	}
+	// And for both indexes: the latency phase starts with nothing left to do.
+	for _, mb := range []*member{c.a, c.b} {
+		if _, err = mb.waitIndexed(ctx); err != nil {
+			return err
+		}
 	}
 	b.res.add("e2e_cpu", m.cpuPerAlert(n))
 	b.res.add("e2e_util", m.util())

@@ -180,3 +180,38 @@ const stallTimeout = 60 * time.Second
 // error of the polled durations (catch-up takes seconds) and keeps the polling's own
 // cost small.
 const pollInterval = 25 * time.Millisecond
+
+// waitIndexed polls the node until its search index has read its feed up to the feed's
+// newest position and returns when it had. The index follows the feed on its own (and
+// yields while the receiver is behind), so a phase that ends when the feed is complete
+// may leave indexing to the next phase; waiting here charges it to the phase that caused
+// it. It fails when the index makes no progress for stallTimeout; a node with the index
+// disabled returns at once.
+func (m *member) waitIndexed(ctx context.Context) (time.Time, error) {
+	idx := m.d.Index()
+	if idx == nil {
+		return time.Now(), nil
+	}
+	last, err := m.d.Node().FeedLast(ctx)
+	if err != nil {
+		return time.Now(), err
+	}
+	var seen uint64
+	lastChange := time.Now()
+	for {
+		c, now := idx.Cursor(), time.Now()
+		if c >= last {
+			return now, nil
+		}
+		if c != seen {
+			seen, lastChange = c, now
+		} else if now.Sub(lastChange) > stallTimeout {
+			return now, fmt.Errorf("index stalled at feed position %d of %d for %v", c, last, stallTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return now, ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
