@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,16 +18,13 @@ import (
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	envelopev1 "github.com/cix-exchange/cix/internal/gen/cix/envelope/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
-	"github.com/cix-exchange/cix/internal/natsembed"
-	"github.com/cix-exchange/cix/internal/sealed"
+	"github.com/cix-exchange/cix/internal/localfed"
 	"github.com/cix-exchange/cix/internal/synth"
-	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/cix-exchange/cix/internal/vault"
 	"github.com/cix-exchange/cix/internal/vault/vaulttest"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nkeys"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -45,18 +40,15 @@ func demoGroup(admins []string) string {
 
 func isBenelux(code string) bool { return code == "NL" || code == "BE" || code == "LU" }
 
-// leafSeedEnv is the environment variable holding the leaf nkey seed of admin while its
-// node starts.
-func leafSeedEnv(admin string) string { return "CIX_DEMO_LEAF_SEED_" + admin }
-
 // startHubFederation starts, with its data under dir, a federation on the layout of
-// docs/transport.md ("Federation topology"): a manifest of admins with one group (the
-// first two administrations), the hub from the configuration `cix federation
-// hub-config` generates, and one node per administration in federation mode, running
-// its embedded leaf server generated from the manifest and connected to the hub with its
-// own nkey. The seeds live in this process's environment only while the nodes start.
-// Administrations with a server in vaults have their node key certified by that Vault,
-// as in startFederation. On error, whatever started is stopped.
+// docs/transport.md ("Federation topology"), assembled by internal/localfed: a manifest
+// of admins with one group (the first two administrations), the hub from the
+// configuration `cix federation hub-config` generates, and one node per administration
+// in federation mode, running its embedded leaf server generated from the manifest and
+// connected to the hub with its own nkey. The seeds live in this process's environment
+// only while the nodes start. Administrations with a server in vaults have their node
+// key certified by that Vault, as in startFederation. On error, whatever started is
+// stopped.
 func startHubFederation(ctx context.Context, dir string, admins []string, vaults map[string]*vaulttest.Server, log *slog.Logger) (f *federation, err error) {
 	f = &federation{dir: dir, group: demoGroup(admins)}
 	defer func() {
@@ -64,97 +56,48 @@ func startHubFederation(ctx context.Context, dir string, admins []string, vaults
 			_ = f.stop()
 		}
 	}()
-	var man strings.Builder
-	fmt.Fprintf(&man, "federation: cix-demo\nmembers:\n")
+	lf, err := localfed.New(localfed.Options{
+		Dir: dir, Name: "cix-demo", HubName: "cix-demo-hub", Members: admins, Node: demoNode,
+		Groups:        []localfed.Group{{Name: f.group, Members: admins[:2]}},
+		SeedEnvPrefix: "CIX_DEMO_LEAF_SEED_",
+	})
+	if err != nil {
+		return nil, err
+	}
+	f.manifest = lf.Manifest
 	anchors := make(map[string]string, len(admins))
 	vcfgs := make(map[string]config.Vault, len(admins))
 	fvs := make(map[string]*fedVault, len(admins))
 	for _, a := range admins {
-		kp, err := nkeys.CreateUser()
+		unset, err := lf.SetSeedEnv(a)
 		if err != nil {
 			return nil, err
 		}
-		seed, err := kp.Seed()
-		if err != nil {
-			return nil, err
-		}
-		pub, err := kp.PublicKey()
-		if err != nil {
-			return nil, err
-		}
-		if err := os.Setenv(leafSeedEnv(a), string(seed)); err != nil {
-			return nil, err
-		}
-		defer os.Unsetenv(leafSeedEnv(a))
-		// Each administration's age key: alerts for a group or named administrations are
-		// encrypted to their recipients' keys, which the manifest publishes.
-		ageID, err := sealed.Generate()
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(&man, "  - code: %s\n    name: Customs %s\n    nodes: [%s]\n    leaf_nkeys: [%s]\n    age_recipient: %s\n",
-			a, a, demoNode, pub, ageID.Recipient())
+		defer unset()
 		if v := vaults[a]; v != nil {
 			fv, vcfg, anchor, err := prepareVault(ctx, dir, a, v)
 			if err != nil {
 				return nil, err
 			}
-			if _, err := vault.WriteAgeIdentity(ctx, v.Client, demoNode, ageID.String()); err != nil {
+			// Alerts for a group or named administrations are encrypted to their
+			// recipients' age keys, which the manifest publishes.
+			if _, err := vault.WriteAgeIdentity(ctx, v.Client, demoNode, lf.Member(a).Age.String()); err != nil {
 				return nil, err
 			}
 			anchors[a], vcfgs[a], fvs[a] = anchor, vcfg, fv
 			continue
 		}
-		keys := filepath.Join(dir, a, "keys")
-		ks, err := trust.OpenDevKeystore(keys, a, demoNode, nil)
-		if err != nil {
+		if anchors[a], err = lf.WriteDevIdentity(a, filepath.Join(dir, a, "keys")); err != nil {
 			return nil, err
 		}
-		if err := sealed.WriteFile(sealed.IdentityFile(keys), ageID); err != nil {
-			return nil, err
-		}
-		anchors[a] = ks.AnchorPath()
 	}
-	fmt.Fprintf(&man, "groups:\n  - name: %s\n    members: [%s]\n", f.group, strings.Join(admins[:2], ", "))
-	manifestFile := filepath.Join(dir, "manifest.yaml")
-	if err := os.WriteFile(manifestFile, []byte(man.String()), 0o600); err != nil {
+	if err := lf.StartHub(); err != nil {
 		return nil, err
 	}
-	if f.manifest, err = fedconf.Load(manifestFile); err != nil {
-		return nil, err
-	}
-	clientPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	leafPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	hubConf, err := fedconf.HubConfig(f.manifest, fedconf.HubOptions{
-		ServerName: "cix-demo-hub", ClientListen: fmt.Sprintf("127.0.0.1:%d", clientPort),
-		LeafnodeListen: fmt.Sprintf("127.0.0.1:%d", leafPort),
-	})
-	if err != nil {
-		return nil, err
-	}
-	hubFile := filepath.Join(dir, "hub.conf")
-	if err := os.WriteFile(hubFile, []byte(hubConf), 0o600); err != nil {
-		return nil, err
-	}
-	if f.hub, err = natsembed.StartFile(hubFile, nil); err != nil {
-		return nil, fmt.Errorf("start the hub: %w", err)
-	}
+	f.hub = lf.Hub
 	for _, a := range admins {
-		cfg := config.Default()
-		cfg.Administration, cfg.Node, cfg.DataDir = a, demoNode, filepath.Join(dir, a)
-		cfg.GRPC.Listen = "127.0.0.1:0"
-		cfg.NATS.EmbeddedListen = "127.0.0.1:0"
+		cfg := lf.NodeConfig(a, filepath.Join(dir, a))
 		cfg.Log.Level = "warn"
-		cfg.Federation = config.Federation{
-			Manifest: manifestFile, HubURLs: []string{fmt.Sprintf("nats-leaf://127.0.0.1:%d", leafPort)},
-			LeafNkeySeedEnv: leafSeedEnv(a),
-		}
 		if err := f.startNode(ctx, cfg, admins, anchors, vcfgs[a], fvs[a], log); err != nil {
 			return nil, err
 		}
@@ -167,16 +110,6 @@ func (f *federation) waitLeaves(ctx context.Context, timeout time.Duration) erro
 	return poll(ctx, timeout, func() string {
 		return fmt.Sprintf("%d leaf servers at the hub (%d connected)", len(f.nodes), f.hub.NumLeafNodes())
 	}, func(context.Context) (bool, error) { return f.hub.NumLeafNodes() == len(f.nodes), nil })
-}
-
-// freePort returns a TCP port on loopback that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // scoped is one alert of the scopes step: published at the origin for scope, to be
