@@ -22,6 +22,7 @@ import (
 var allScenarios = []string{"ingest", "catchup", "e2e", "memory"}
 
 type options struct {
+	mode        string
 	n           int
 	runs        int
 	e2eN        int
@@ -81,11 +82,15 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 		fmt.Fprint(stderr, `Usage: cixbench [flags]
 
 cixbench measures cix against its physical floor, in one run. It starts its own hub (an
-embedded NATS server on loopback) and two administration nodes, A (NL) and B (BE), and
-measures, each as the median of --runs runs:
+embedded NATS server on loopback) and two administration nodes, A (NL) and B (BE): with
+--mode federation (the default) the hub runs the configuration generated from a
+manifest of NL and BE and each node its own leaf server of the hub; with --mode shared
+both nodes are clients of one server holding the stream CIX_ALERTS. It measures, each
+as the median of --runs runs:
 
   floors    raw_sign, raw_verify (ed25519 over the DSSE PAE, all cores) and raw_js
-            (JetStream async publish of the same envelopes into a stream like CIX_ALERTS)
+            (JetStream async publish of the same envelopes into a stream like the one A
+            publishes into: CIX_OUT_NL in federation mode, CIX_ALERTS in shared mode)
   ingest    alerts/s acknowledged by A over PublishStream (signed and stored)
   catchup   alerts/s verified and stored by a new node B catching up on the N alerts
   e2e       alerts/s published at A and delivered verified at a Subscribe client at B,
@@ -99,6 +104,7 @@ Flags:
 `)
 		fs.PrintDefaults()
 	}
+	fs.StringVar(&opt.mode, "mode", modeFederation, "layout of the hub and nodes: federation (hub from the manifest, a leaf server per administration) or shared (one server, stream CIX_ALERTS)")
 	fs.IntVar(&opt.n, "n", 200_000, "alerts stored for ingest, catch-up and memory")
 	fs.IntVar(&opt.runs, "runs", 3, "runs of each figure; the report shows the median")
 	fs.IntVar(&opt.e2eN, "e2e-n", 0, "alerts of the end-to-end throughput phase (default min(N, 50000))")
@@ -134,6 +140,9 @@ Flags:
 	}
 	if opt.n < 1 || opt.runs < 1 || opt.rate < 1 || opt.e2eN < 0 || opt.latencyDur <= 0 || opt.floorDur <= 0 {
 		return bad("--n, --runs, --rate, --latency-duration and --floor-duration must be positive")
+	}
+	if opt.mode != modeFederation && opt.mode != modeShared {
+		return bad("--mode %q: want %s or %s", opt.mode, modeFederation, modeShared)
 	}
 	if opt.e2eN == 0 {
 		opt.e2eN = min(opt.n, 50_000)
@@ -242,7 +251,7 @@ func (b *bencher) floors(ctx context.Context, run int, dir string, c *corpus) er
 	}
 	b.res.add("raw_verify", v)
 	err = b.phase(run, "raw_js", func() error {
-		v, err = c.rawJS(ctx, dir, b.opt.n)
+		v, err = c.rawJS(ctx, dir, b.opt.mode, b.opt.n)
 		return err
 	})
 	if err != nil {
@@ -260,7 +269,7 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 	if !sel["ingest"] && !sel["catchup"] && !sel["e2e"] {
 		return nil
 	}
-	c, err := startCluster(ctx, dir, b.log)
+	c, err := startCluster(ctx, dir, b.opt.mode, b.log)
 	if err != nil {
 		return err
 	}

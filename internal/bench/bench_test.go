@@ -23,6 +23,7 @@ func TestMain(m *testing.M) {
 // report mirrors the JSON the bench prints.
 type report struct {
 	Command string `json:"command"`
+	Mode    string `json:"mode"`
 	Machine struct {
 		Cores       int    `json:"cores"`
 		MemoryBytes uint64 `json:"memory_bytes"`
@@ -38,14 +39,20 @@ type report struct {
 	} `json:"targets"`
 }
 
-// TestBenchSmoke runs the whole bench once with a tiny N so that it cannot rot. It checks
-// that every figure is there and positive, never how fast anything is.
+// TestBenchSmoke runs the whole bench once with a tiny N in each mode so that it cannot
+// rot. It checks that every figure is there and positive, never how fast anything is.
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a hub, two nodes and a node process")
 	}
+	for _, mode := range []string{"federation", "shared"} {
+		t.Run(mode, func(t *testing.T) { benchSmoke(t, mode) })
+	}
+}
+
+func benchSmoke(t *testing.T, mode string) {
 	var stdout, stderr bytes.Buffer
-	args := []string{"--n", "300", "--e2e-n", "200", "--runs", "1", "--rate", "500",
+	args := []string{"--mode", mode, "--n", "300", "--e2e-n", "200", "--runs", "1", "--rate", "500",
 		"--latency-duration", "400ms", "--floor-duration", "100ms", "--json", "--dir", t.TempDir()}
 	if code := bench.Run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
@@ -53,6 +60,9 @@ func TestBenchSmoke(t *testing.T) {
 	var rep report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.Mode != mode {
+		t.Errorf("mode %q, want %q", rep.Mode, mode)
 	}
 	if rep.Machine.Cores <= 0 || rep.Machine.MemoryBytes == 0 || !strings.Contains(rep.Command, "--n 300") {
 		t.Errorf("machine %+v, command %q", rep.Machine, rep.Command)
@@ -99,6 +109,9 @@ func TestBenchFlags(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if code := bench.Run(context.Background(), []string{"--scenarios", "nope"}, &stdout, &stderr); code != 2 {
 		t.Fatalf("unknown scenario: exit code %d, want 2", code)
+	}
+	if code := bench.Run(context.Background(), []string{"--mode", "mesh"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("unknown mode: exit code %d, want 2", code)
 	}
 	if code := bench.Run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("help: exit code %d, want 0", code)

@@ -11,6 +11,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	"github.com/cix-exchange/cix/internal/localfed"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/nats-io/nats-server/v2/server"
@@ -18,14 +19,29 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
+// Modes of the cluster.
+const (
+	// modeFederation: the hub runs the configuration federation.HubConfig generates for
+	// a manifest of NL and BE, and each node runs its embedded leaf server of the hub
+	// (docs/transport.md, "Federation topology"): A publishes into CIX_OUT_NL on its own
+	// leaf, B reads CIX_IN_BE on its own, sourced across the hub.
+	modeFederation = "federation"
+	// modeShared: the older layout, one embedded server whose stream CIX_ALERTS both
+	// nodes share as clients.
+	modeShared = "shared"
+)
+
 // cluster is a hub and the administration nodes of one run: A (NL) publishes, B (BE)
 // joins later and receives.
 type cluster struct {
-	dir      string
-	log      *slog.Logger
-	hub      *server.Server
-	a, b     *member
-	beAnchor string
+	dir  string
+	mode string
+	log  *slog.Logger
+	hub  *server.Server
+	// fed is the federation in federation mode, nil in shared mode.
+	fed              *localfed.Federation
+	a, b             *member
+	aAnchor, bAnchor string
 }
 
 // member is a running node and its gRPC clients.
@@ -36,34 +52,67 @@ type member struct {
 	admin nodev1.AdminServiceClient
 }
 
-// startCluster starts the hub and node A. B's keystore is created first so that A can
-// be given its anchor, as cixd operators exchange anchor files.
-func startCluster(ctx context.Context, dir string, log *slog.Logger) (c *cluster, err error) {
-	c = &cluster{dir: dir, log: log}
+// benchFederation prepares, under dir, the manifest of the bench's federation: NL with
+// node a, BE with node b, each with a leaf nkey and an age recipient. It starts nothing.
+func benchFederation(dir string) (*localfed.Federation, error) {
+	return localfed.New(localfed.Options{
+		Dir: dir, Name: "cix-bench", HubName: "cix-bench-hub", Members: []string{"NL", "BE"},
+		Nodes: map[string]string{"NL": "a", "BE": "b"}, SeedEnvPrefix: "CIXBENCH_LEAF_SEED_",
+	})
+}
+
+// startCluster starts the hub and node A. Both keystores are created first so that each
+// node can be given the other's anchor, as operators exchange anchor files.
+func startCluster(ctx context.Context, dir, mode string, log *slog.Logger) (c *cluster, err error) {
+	c = &cluster{dir: dir, mode: mode, log: log}
 	defer func() {
 		if err != nil {
 			c.close()
 		}
 	}()
-	c.hub, err = natsembed.Start(natsembed.Options{Name: "cix-bench-hub", StoreDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0"})
-	if err != nil {
-		return nil, err
+	aKeys, bKeys := filepath.Join(dir, "A", "keys"), filepath.Join(dir, "B", "keys")
+	if mode == modeFederation {
+		if c.fed, err = benchFederation(filepath.Join(dir, "federation")); err != nil {
+			return nil, err
+		}
+		if c.aAnchor, err = c.fed.WriteDevIdentity("NL", aKeys); err != nil {
+			return nil, err
+		}
+		if c.bAnchor, err = c.fed.WriteDevIdentity("BE", bKeys); err != nil {
+			return nil, err
+		}
+		if err = c.fed.StartHub(); err != nil {
+			return nil, err
+		}
+		c.hub = c.fed.Hub
+	} else {
+		c.hub, err = natsembed.Start(natsembed.Options{Name: "cix-bench-hub", StoreDir: filepath.Join(dir, "hub"), Listen: "127.0.0.1:0"})
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range []struct {
+			admin, node, dir string
+			anchor           *string
+		}{{"NL", "a", aKeys, &c.aAnchor}, {"BE", "b", bKeys, &c.bAnchor}} {
+			ks, err := trust.OpenDevKeystore(k.dir, k.admin, k.node, nil)
+			if err != nil {
+				return nil, err
+			}
+			*k.anchor = ks.AnchorPath()
+		}
 	}
-	beKS, err := trust.OpenDevKeystore(filepath.Join(dir, "B", "keys"), "BE", "b", nil)
-	if err != nil {
-		return nil, err
-	}
-	c.beAnchor = beKS.AnchorPath()
-	c.a, err = startMember(ctx, nodeConfig("NL", "a", filepath.Join(dir, "A"), c.hub.ClientURL(), c.beAnchor), log)
+	c.a, err = c.startNode(ctx, "NL", "a", filepath.Join(dir, "A"), c.bAnchor)
 	if err != nil {
 		return nil, fmt.Errorf("start node A: %w", err)
 	}
 	return c, nil
 }
 
-// startB starts node B, which receives everything the hub's alert stream holds.
+// startB starts node B, which receives everything A published: from the hub's alert
+// stream in shared mode, through its inbound stream's source of NL's all-members scope
+// in federation mode.
 func (c *cluster) startB(ctx context.Context) error {
-	b, err := startMember(ctx, nodeConfig("BE", "b", filepath.Join(c.dir, "B"), c.hub.ClientURL(), c.a.d.AnchorPath()), c.log)
+	b, err := c.startNode(ctx, "BE", "b", filepath.Join(c.dir, "B"), c.aAnchor)
 	if err != nil {
 		return fmt.Errorf("start node B: %w", err)
 	}
@@ -71,13 +120,26 @@ func (c *cluster) startB(ctx context.Context) error {
 	return nil
 }
 
-func nodeConfig(admin, name, dir, hubURL, anchor string) config.Config {
-	cfg := config.Default()
-	cfg.Administration, cfg.Node, cfg.DataDir = admin, name, dir
-	cfg.GRPC.Listen = "127.0.0.1:0"
-	cfg.NATS.URLs = []string{hubURL}
+// startNode starts the node of admin under dir, trusting the other administration's
+// anchor.
+func (c *cluster) startNode(ctx context.Context, admin, name, dir, anchor string) (*member, error) {
+	var cfg config.Config
+	if c.fed != nil {
+		cfg = c.fed.NodeConfig(admin, dir)
+		// The embedded leaf server reads its seed from the environment while it starts.
+		unset, err := c.fed.SetSeedEnv(admin)
+		if err != nil {
+			return nil, err
+		}
+		defer unset()
+	} else {
+		cfg = config.Default()
+		cfg.Administration, cfg.Node, cfg.DataDir = admin, name, dir
+		cfg.GRPC.Listen = "127.0.0.1:0"
+		cfg.NATS.URLs = []string{c.hub.ClientURL()}
+	}
 	cfg.Trust.Anchors = []string{anchor}
-	return cfg
+	return startMember(ctx, cfg, c.log)
 }
 
 func startMember(ctx context.Context, cfg config.Config, log *slog.Logger) (*member, error) {
@@ -117,7 +179,9 @@ func (m *member) stop() error {
 func (c *cluster) close() error {
 	errB := c.b.stop()
 	errA := c.a.stop()
-	if c.hub != nil {
+	if c.fed != nil {
+		c.fed.StopHub()
+	} else if c.hub != nil {
 		natsembed.Stop(c.hub)
 	}
 	_ = os.RemoveAll(c.dir)
@@ -214,4 +278,21 @@ func (m *member) waitIndexed(ctx context.Context) (time.Time, error) {
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// waitLeaves polls the hub until n leaf servers are connected to it, for at most
+// stallTimeout.
+func waitLeaves(ctx context.Context, hub *server.Server, n int) error {
+	deadline := time.Now().Add(stallTimeout)
+	for hub.NumLeafNodes() < n {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d leaf servers connected to the hub after %v", hub.NumLeafNodes(), n, stallTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/trust"
 	"github.com/nats-io/nats.go"
@@ -135,11 +136,13 @@ func parallelRate(ctx context.Context, d time.Duration, op func(i int) bool) (fl
 }
 
 // rawJS publishes count messages asynchronously with the corpus's envelope bytes, a
-// message id and a subject per id, into a stream created by bus.Open (so configured
-// exactly like CIX_ALERTS) on its own embedded server, over a loopback TCP connection
-// as the nodes use. The pending window is the one bus.Open sets. It returns messages
-// per second, from the first publish to the last acknowledgement.
-func (c *corpus) rawJS(ctx context.Context, dir string, count int) (float64, error) {
+// message id and a subject per id, into a stream configured exactly like the one node A
+// publishes into (bus.Open's CIX_ALERTS in shared mode, bus.OutboundStreamConfig's
+// CIX_OUT_NL in federation mode, with the subject as message id as the bus sets it
+// there), on its own embedded server, over a loopback TCP connection as the nodes use.
+// The pending window is the one bus.Open sets. It returns messages per second, from the
+// first publish to the last acknowledgement.
+func (c *corpus) rawJS(ctx context.Context, dir, mode string, count int) (float64, error) {
 	ns, err := natsembed.Start(natsembed.Options{Name: "cix-bench-rawjs", StoreDir: filepath.Join(dir, "rawjs"), Listen: "127.0.0.1:0"})
 	if err != nil {
 		return 0, err
@@ -150,11 +153,39 @@ func (c *corpus) rawJS(ctx context.Context, dir string, count int) (float64, err
 		return 0, err
 	}
 	defer nc.Close()
-	b, err := bus.Open(ctx, nc, bus.Config{})
-	if err != nil {
-		return 0, err
+	var js jetstream.JetStream
+	stream := bus.AlertsStream
+	subject := func(id string) string { return bus.AlertSubject("NL", "seizure", id) }
+	msgID := func(id string) string { return id }
+	if mode == modeFederation {
+		// The manifest is only needed for the stream's configuration; nothing starts.
+		fed, err := benchFederation(filepath.Join(dir, "federation"))
+		if err != nil {
+			return 0, err
+		}
+		bcfg := bus.Config{Federation: fed.Manifest, Administration: "NL"}
+		scfg, err := bus.OutboundStreamConfig(bcfg)
+		if err != nil {
+			return 0, err
+		}
+		if js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(bus.DefaultMaxPending)); err != nil {
+			return 0, err
+		}
+		if _, err := bus.EnsureStream(ctx, js, scfg); err != nil {
+			return 0, err
+		}
+		stream = scfg.Name
+		subject = func(id string) string {
+			return federation.OutboundSubject("NL", federation.AllMembers(), "seizure", id)
+		}
+		msgID = subject
+	} else {
+		b, err := bus.Open(ctx, nc, bus.Config{})
+		if err != nil {
+			return 0, err
+		}
+		js = b.JetStream()
 	}
-	js := b.JetStream()
 	ids := make([]string, count)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
@@ -162,10 +193,10 @@ func (c *corpus) rawJS(ctx context.Context, dir string, count int) (float64, err
 	futures := make([]jetstream.PubAckFuture, count)
 	start := time.Now()
 	for i, id := range ids {
-		m := &nats.Msg{Subject: bus.AlertSubject("NL", "seizure", id), Data: c.envelopes[i%len(c.envelopes)]}
+		m := &nats.Msg{Subject: subject(id), Data: c.envelopes[i%len(c.envelopes)]}
 		// A full window waits for a free slot instead of failing after the default
 		// 200 ms: the floor measures throughput, not the client's patience.
-		f, err := js.PublishMsgAsync(m, jetstream.WithMsgID(id), jetstream.WithExpectStream(bus.AlertsStream), jetstream.WithStallWait(stallTimeout))
+		f, err := js.PublishMsgAsync(m, jetstream.WithMsgID(msgID(id)), jetstream.WithExpectStream(stream), jetstream.WithStallWait(stallTimeout))
 		if err != nil {
 			return 0, fmt.Errorf("raw publish %d: %w", i, err)
 		}

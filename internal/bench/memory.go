@@ -11,8 +11,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
+	"github.com/nats-io/nats-server/v2/server"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -34,6 +37,9 @@ const childArg = "-node"
 
 // runChild is the node process of the memory scenario: a development node of NL (the
 // same assembly as cixd: embedded NATS with its JetStream store, dev keystore, gRPC),
+// under -data-dir. With -manifest it is in federation mode: its embedded server is NL's
+// leaf server, connected to the hub at -hub-url with the seed in the environment
+// variable -seed-env, and its keystore and age identity are the ones the parent wrote
 // under -data-dir. It prints "addr HOST:PORT" once it serves, then answers commands on
 // stdin, one per line, until stdin closes:
 //
@@ -45,13 +51,19 @@ func runChild(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "", "node data directory")
 	logLevel := fs.String("log-level", "warn", "node log level")
+	manifest := fs.String("manifest", "", "federation manifest: run in federation mode")
+	hubURL := fs.String("hub-url", "", "the hub's leafnode URL (federation mode)")
+	seedEnv := fs.String("seed-env", "", "environment variable holding the leaf nkey seed (federation mode)")
 	if err := fs.Parse(args); err != nil || *dataDir == "" {
 		fmt.Fprintln(stderr, "cixbench -node: -data-dir is required")
 		return 2
 	}
 	cfg := config.Default()
-	cfg.Node, cfg.DataDir = "a", *dataDir
+	cfg.Administration, cfg.Node, cfg.DataDir = "NL", "a", *dataDir
 	cfg.GRPC.Listen, cfg.NATS.EmbeddedListen = "127.0.0.1:0", "127.0.0.1:0"
+	if *manifest != "" {
+		cfg.Federation = config.Federation{Manifest: *manifest, HubURLs: []string{*hubURL}, LeafNkeySeedEnv: *seedEnv}
+	}
 	cfg.Log.Level = *logLevel
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -141,13 +153,14 @@ type nodeProcess struct {
 	m     *member
 }
 
-// startNodeProcess re-executes the running binary as a node under dir.
-func startNodeProcess(ctx context.Context, dir string, env []string, stderr io.Writer) (*nodeProcess, error) {
+// startNodeProcess re-executes the running binary as a node under dir, with the extra
+// arguments args.
+func startNodeProcess(ctx context.Context, dir string, args, env []string, stderr io.Writer) (*nodeProcess, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, exe, childArg, "-data-dir", dir)
+	cmd := exec.CommandContext(ctx, exe, append([]string{childArg, "-data-dir", dir}, args...)...)
 	cmd.Env = append(append(os.Environ(), env...), ChildEnv+"=1")
 	cmd.Stderr = stderr
 	cmd.WaitDelay = 10 * time.Second
@@ -276,20 +289,49 @@ type memResult struct {
 	live      uint64 // live Go heap with all stored
 }
 
-// memoryRun starts a node process, publishes n alerts to it over PublishStream in two
-// halves (encoded as they are sent, to keep the bench's own memory flat), waits each
+// memoryRun starts a node process (in federation mode with the hub of a manifest of NL
+// and BE running in this process, the node's leaf server connected to it; B never
+// starts), publishes n alerts to it over PublishStream in two halves (encoded as they are sent, to keep the bench's own memory flat), waits each
 // time until the node has them in its own feed as well, and reads its resident memory.
 // The growth between the halves is the marginal memory per alert, free of the fixed
 // costs the first alerts bring (buffers, caches, connections).
 func (b *bencher) memoryRun(ctx context.Context, dir string, src *alertSource, n int, heapProfile string) (memResult, error) {
 	var r memResult
-	p, err := startNodeProcess(ctx, dir, b.opt.nodeEnv, b.stderr)
+	nodeDir := filepath.Join(dir, "A")
+	var args []string
+	env := b.opt.nodeEnv
+	var hub *server.Server
+	if b.opt.mode == modeFederation {
+		fed, err := benchFederation(filepath.Join(dir, "federation"))
+		if err != nil {
+			return r, err
+		}
+		if _, err := fed.WriteDevIdentity("NL", filepath.Join(nodeDir, "keys")); err != nil {
+			return r, err
+		}
+		if err := fed.StartHub(); err != nil {
+			return r, err
+		}
+		defer fed.StopHub()
+		hub = fed.Hub
+		args = []string{"-manifest", fed.ManifestFile, "-hub-url", fed.LeafURL, "-seed-env", fed.SeedEnv("NL")}
+		// The seed goes to the child's environment only.
+		env = append(slices.Clone(env), fed.SeedEnv("NL")+"="+string(fed.Member("NL").Seed))
+	}
+	p, err := startNodeProcess(ctx, nodeDir, args, env, b.stderr)
 	if err != nil {
 		return r, err
 	}
 	defer p.stop()
 	if _, err := p.m.waitFeed(ctx, 0); err != nil {
 		return r, err
+	}
+	if hub != nil {
+		// The base includes the leaf connection, which also shows that the node runs in
+		// federation mode.
+		if err := waitLeaves(ctx, hub, 1); err != nil {
+			return r, err
+		}
 	}
 	if r.base, _, err = p.rss(); err != nil {
 		return r, err

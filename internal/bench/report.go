@@ -52,7 +52,7 @@ type figureDef struct {
 var figureDefs = []figureDef{
 	{"raw_sign", "op/s", "floor: ed25519 sign of PAE(type, payload), all cores"},
 	{"raw_verify", "op/s", "floor: ed25519 verify of PAE(type, payload), all cores"},
-	{"raw_js", "msg/s", "floor: JetStream async publish of the envelopes, stream like CIX_ALERTS, bus window"},
+	{"raw_js", "msg/s", "floor: JetStream async publish of the envelopes, stream like A's (CIX_OUT_NL or CIX_ALERTS), bus window"},
 	{"ingest", "alerts/s", "PublishStream to A, acknowledged (signed and stored)"},
 	{"ingest_own_feed", "alerts/s", "same N, until A has also verified them into its own feed"},
 	{"ingest_cpu", "us/alert", "process CPU per alert, ingest until in A's own feed and index"},
@@ -68,8 +68,8 @@ var figureDefs = []figureDef{
 	{"e2e_p50", "ms", "latency send at A to delivery at B, median"},
 	{"e2e_p99", "ms", "latency send at A to delivery at B, 99th percentile"},
 	{"e2e_max", "ms", "latency send at A to delivery at B, maximum"},
-	{"mem_base", "MB", "node A process (cixd with embedded NATS) RSS before publishing"},
-	{"mem_rss", "MB", "node A process RSS after storing N (stream + own feed)"},
+	{"mem_base", "MB", "node A process (cixd with its embedded NATS server, in federation mode its leaf server) RSS before publishing"},
+	{"mem_rss", "MB", "node A process RSS after storing N (its alert streams + own feed)"},
 	{"mem_peak", "MB", "node A process peak RSS (VmHWM)"},
 	{"mem_heap", "MB", "node A process Go heap in use at the same moment"},
 	{"mem_live", "MB", "node A process live Go heap, right after a forced collection"},
@@ -114,7 +114,9 @@ type Machine struct {
 
 // report is the bench's output.
 type report struct {
-	Command string   `json:"command"`
+	Command string `json:"command"`
+	// Mode is the layout of the hub and nodes: federation or shared.
+	Mode    string   `json:"mode"`
 	Machine Machine  `json:"machine"`
 	N       int      `json:"n"`
 	E2EN    int      `json:"e2e_n"`
@@ -127,7 +129,7 @@ type report struct {
 func (b *bencher) report() *report {
 	rep := &report{
 		Command: "go run ./cmd/cixbench " + strings.Join(b.opt.args, " "),
-		Machine: machine(b.loadStart, b.loadEnd), N: b.opt.n, E2EN: b.opt.e2eN, Rate: b.opt.rate, Runs: b.opt.runs,
+		Mode:    b.opt.mode, Machine: machine(b.loadStart, b.loadEnd), N: b.opt.n, E2EN: b.opt.e2eN, Rate: b.opt.rate, Runs: b.opt.runs,
 	}
 	rep.Command = strings.TrimSpace(rep.Command)
 	med := map[string]float64{}
@@ -188,7 +190,7 @@ func (r *report) writeJSON(w io.Writer) error {
 
 func (r *report) writeTable(w io.Writer) error {
 	m := r.Machine
-	fmt.Fprintf(w, "cix bench: %s\n", r.Command)
+	fmt.Fprintf(w, "cix bench (%s mode): %s\n", r.Mode, r.Command)
 	fmt.Fprintf(w, "machine: %d cores, %.1f GiB memory, %s, %s, %s; load average %.2f at start, %.2f at end\n",
 		m.Cores, float64(m.MemoryBytes)/(1<<30), m.CPU, m.OS, m.Go, m.LoadAverage[0], m.LoadAverage[1])
 	fmt.Fprintf(w, "N=%d, e2e N=%d, latency at %d alerts/s; median of %d runs\n\n", r.N, r.E2EN, r.Rate, r.Runs)

@@ -39,6 +39,9 @@ type Config struct {
 	Administration string
 }
 
+// DefaultMaxPending is Config.MaxPending's default.
+const DefaultMaxPending = 4096
+
 func (c Config) withDefaults() Config {
 	if c.Replicas == 0 {
 		c.Replicas = 1
@@ -50,7 +53,7 @@ func (c Config) withDefaults() Config {
 		c.DuplicateWindow = c.MaxAge
 	}
 	if c.MaxPending == 0 {
-		c.MaxPending = 4096
+		c.MaxPending = DefaultMaxPending
 	}
 	return c
 }
@@ -113,7 +116,7 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 func openFederated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Bus, error) {
 	m, admin := cfg.Federation, cfg.Administration
 	so := federation.StreamOptions{Replicas: cfg.Replicas, MaxAge: cfg.MaxAge, DuplicateWindow: cfg.DuplicateWindow}
-	outCfg, err := federation.OutboundStreamConfig(m, admin, so)
+	outCfg, err := OutboundStreamConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
@@ -135,6 +138,18 @@ func openFederated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Bu
 	}
 	return &Bus{js: js, stream: in, out: out, readName: inCfg.Name, outName: outCfg.Name,
 		readFilter: federation.OutSubjectPrefix + ">", acks: acks, cfg: cfg}, nil
+}
+
+// OutboundStreamConfig is the configuration Open gives the administration's outbound
+// stream on the federation layout (cfg.Federation set), defaults included. The bench
+// measures its JetStream floor on a stream configured with it.
+func OutboundStreamConfig(cfg Config) (jetstream.StreamConfig, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Federation == nil {
+		return jetstream.StreamConfig{}, errors.New("outbound stream: no federation manifest")
+	}
+	so := federation.StreamOptions{Replicas: cfg.Replicas, MaxAge: cfg.MaxAge, DuplicateWindow: cfg.DuplicateWindow}
+	return federation.OutboundStreamConfig(cfg.Federation, cfg.Administration, so)
 }
 
 // UpdateInbound reshapes the inbound stream for manifest m (a newer member directory):

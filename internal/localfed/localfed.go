@@ -35,8 +35,10 @@ type Options struct {
 	HubName string
 	// Members are the administrations' codes, in order.
 	Members []string
-	// Node is the node name of every member.
+	// Node is the node name of every member not in Nodes.
 	Node string
+	// Nodes names a member's node by its code, overriding Node.
+	Nodes map[string]string
 	// Groups of the manifest, name to member codes.
 	Groups []Group
 	// SeedEnvPrefix names the environment variables holding the leaf seeds while a
@@ -99,7 +101,7 @@ func New(o Options) (*Federation, error) {
 		}
 		f.members[code] = &Member{Code: code, Seed: seed, Age: id}
 		fmt.Fprintf(&man, "  - code: %s\n    name: Customs %s\n    nodes: [%s]\n    leaf_nkeys: [%s]\n    age_recipient: %s\n",
-			code, code, o.Node, pub, id.Recipient())
+			code, code, f.node(code), pub, id.Recipient())
 	}
 	if len(o.Groups) > 0 {
 		fmt.Fprintf(&man, "groups:\n")
@@ -119,6 +121,14 @@ func New(o Options) (*Federation, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// node is the node name of member code.
+func (f *Federation) node(code string) string {
+	if n := f.opt.Nodes[code]; n != "" {
+		return n
+	}
+	return f.opt.Node
 }
 
 // Member returns the secrets of member code, or nil.
@@ -183,7 +193,7 @@ func (f *Federation) SetSeedEnv(code string) (unset func(), err error) {
 // environment variable. StartHub must have run. The trust anchors are the caller's.
 func (f *Federation) NodeConfig(code, dataDir string) config.Config {
 	cfg := config.Default()
-	cfg.Administration, cfg.Node, cfg.DataDir = code, f.opt.Node, dataDir
+	cfg.Administration, cfg.Node, cfg.DataDir = code, f.node(code), dataDir
 	cfg.GRPC.Listen = "127.0.0.1:0"
 	cfg.NATS.EmbeddedListen = "127.0.0.1:0"
 	cfg.Federation = config.Federation{
@@ -200,7 +210,7 @@ func (f *Federation) WriteDevIdentity(code, keysDir string) (anchor string, err 
 	if m == nil {
 		return "", fmt.Errorf("localfed: %q is not a member", code)
 	}
-	ks, err := trust.OpenDevKeystore(keysDir, code, f.opt.Node, nil)
+	ks, err := trust.OpenDevKeystore(keysDir, code, f.node(code), nil)
 	if err != nil {
 		return "", err
 	}
