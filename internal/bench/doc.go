@@ -6,8 +6,9 @@
 //   - raw_sign, raw_verify: ed25519 sign and verify of PAE(payloadType, payload) of the
 //     same synthetic payloads cix signs, on runtime.NumCPU() goroutines;
 //   - raw_js: JetStream asynchronous publish of the same envelope bytes, with msg ids and
-//     per-id subjects, into a stream created by bus.Open (so configured exactly like
-//     CIX_ALERTS) on its own embedded server, with the bus's pending window;
+//     per-id subjects, into a stream configured exactly like the one node A publishes
+//     into (CIX_OUT_NL in federation mode, CIX_ALERTS in shared mode) on its own embedded
+//     server, with the bus's pending window;
 //   - ingest: a client sends generated alerts over PublishStream to node A; acknowledged
 //     alerts (signed and stored) per second;
 //   - e2e: alerts published at A, verified and delivered to a Subscribe client at node B,
@@ -18,7 +19,12 @@
 //     stored N alerts and verified them into its own feed.
 //
 // Each run starts a fresh hub (an embedded nats-server with a loopback listener) and
-// nodes A (NL) and B (BE) with daemon.Start joining it, exactly as cixd starts them.
+// nodes A (NL) and B (BE) with daemon.Start joining it, exactly as cixd starts them. With
+// --mode federation (the default) the hub runs the configuration generated from a
+// manifest of NL and BE and each node its embedded leaf server of the hub (package
+// localfed, as the demo); with --mode shared both nodes are clients of one server with
+// the stream CIX_ALERTS. The memory scenario's node process follows the mode: in
+// federation mode it joins a hub run by the bench process.
 // Every figure is the median of --runs runs. The report prints the machine (cores,
 // memory), the command, each figure with its per-run values, and the ratios to the
 // floors with their targets.
