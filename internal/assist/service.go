@@ -1256,7 +1256,9 @@ func next(ctx context.Context, c interface {
 	fctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	m, err := c.Next(jetstream.FetchContext(fctx))
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+	// A wait that ended, or that was over before the fetch was sent (nats.go then
+	// refuses the fetch as an invalid option: seen on a loaded machine), is a timeout.
+	if err != nil && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || fctx.Err() != nil) {
 		return nil, nats.ErrTimeout
 	}
 	return m, err

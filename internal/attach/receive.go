@@ -116,9 +116,15 @@ func (s *Store) Run(ctx context.Context) error {
 		fctx, cancel := context.WithTimeout(ctx, time.Second)
 		batch, err := cons.Fetch(fetchBatch, jetstream.FetchContext(fctx))
 		if err != nil {
+			expired := fctx.Err() != nil
 			cancel()
 			if ctx.Err() != nil {
 				return nil
+			}
+			if expired {
+				// The second passed before the fetch was sent (a loaded machine):
+				// nats.go refuses a fetch whose deadline is over. Nothing failed.
+				continue
 			}
 			s.log.Warn("attachment consumer", "error", err, "backoff", backoff)
 			select {
