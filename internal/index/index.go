@@ -52,6 +52,8 @@ type Index struct {
 	cursor   atomic.Uint64 // last feed position committed
 	count    atomic.Uint64 // alerts indexed
 	feedLast atomic.Uint64 // last feed position known to exist (for the lag)
+
+	afterCommit func() // called after each transaction's commit (benchmarks count them)
 }
 
 // Open opens (or creates) the index in dir. A database of another schema version is

@@ -127,6 +127,9 @@ func (x *Index) apply(ctx context.Context, cs []change, cursor uint64) (int, err
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("index: commit: %w", err)
 	}
+	if x.afterCommit != nil {
+		x.afterCommit()
+	}
 	x.cursor.Store(newCursor)
 	x.count.Add(uint64(added))
 	x.setFeedLast(newCursor)
