@@ -20,7 +20,7 @@ import (
 
 // SchemaVersion changes whenever the schema or what is derived from alerts changes. A
 // database of another version is dropped and rebuilt from the feed.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // FileName is the database file inside the index directory.
 const FileName = "index.db"
