@@ -97,7 +97,11 @@ func (x *Index) Search(ctx context.Context, req *searchv1.SearchRequest) (*searc
 			q += " AND (" + col + ", a.grp) " + cmp + " (?, ?)"
 			qargs = append(qargs[:len(qargs):len(qargs)], tok.key, tok.grp)
 		}
-		q += " ORDER BY " + col + " " + dir + ", a.grp " + dir + " LIMIT " + strconv.Itoa(limit)
+		order := " ORDER BY " + col + " " + dir + ", a.grp " + dir
+		if col == "a.grp" {
+			order = " ORDER BY a.grp " + dir // a second term the same made SQLite sort each group's rows
+		}
+		q += order + " LIMIT " + strconv.Itoa(limit)
 		got, complete, err := x.scanHits(ctx, q, qargs, limit)
 		if err != nil {
 			return nil, err
