@@ -62,7 +62,7 @@ CREATE TABLE alerts (
 	grp           INTEGER NOT NULL,    -- smallest aid of the chains of one seizure (result);
 	                                   -- a chain is in one group: look chains up by grp.
 	                                   -- It is also the group's first received version: the
-	                                   -- sort key "received" (alerts_grp serves it)
+	                                   -- sort key "received"
 	current       INTEGER NOT NULL,    -- 1 for the latest version of its chain
 	withdrawn     INTEGER NOT NULL,    -- 1 when a version of the chain was recalled
 	recalled_at   INTEGER,
@@ -74,6 +74,7 @@ CREATE TABLE alerts (
 CREATE INDEX alerts_grp ON alerts (grp, chain);
 CREATE INDEX alerts_supersedes ON alerts (supersedes) WHERE supersedes IS NOT NULL;
 CREATE INDEX alerts_skey ON alerts (skey) WHERE skey IS NOT NULL;
+CREATE INDEX alerts_by_received ON alerts (grp) WHERE current = 1;
 CREATE INDEX alerts_by_issued ON alerts (g_issued, grp) WHERE current = 1;
 CREATE INDEX alerts_by_seized ON alerts (g_seized, grp) WHERE current = 1 AND g_seized IS NOT NULL;
 
