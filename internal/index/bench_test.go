@@ -13,6 +13,7 @@ import (
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	searchv1 "github.com/cix-exchange/cix/internal/gen/cix/search/v1"
+	"github.com/cix-exchange/cix/internal/node"
 )
 
 // The search benchmarks share one index of benchAlerts() alerts (1,000,000 unless
@@ -149,4 +150,82 @@ func BenchmarkIndexRate(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/alert")
 		})
 	}
+}
+
+// rateFeed is a feed that sends its alerts at a fixed rate once a subscriber has
+// caught up with the alerts before them: a node receiving a steady stream.
+type rateFeed struct {
+	memFeed
+	from  uint64 // alerts up to this position are indexed already
+	vas   []*nodev1.VerifiedAlert
+	every time.Duration // one tick per 10 alerts
+}
+
+func (f *rateFeed) Subscribe(ctx context.Context, _ *nodev1.SubscribeRequest, send func(*nodev1.SubscribeResponse) error) error {
+	caught := &nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_CaughtUp{CaughtUp: &nodev1.CaughtUp{Cursor: node.FormatCursor(f.from)}}}
+	if err := send(caught); err != nil {
+		return err
+	}
+	t := time.NewTicker(f.every)
+	defer t.Stop()
+	for i := 0; i < len(f.vas); i += 10 {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for _, va := range f.vas[i:min(i+10, len(f.vas))] {
+			if err := send(&nodev1.SubscribeResponse{Event: &nodev1.SubscribeResponse_Alert{Alert: va}}); err != nil {
+				return err
+			}
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func (f *rateFeed) FeedLast(context.Context) (uint64, error) { return f.from + uint64(len(f.vas)), nil }
+
+// BenchmarkIndexLive: the indexer following a node that receives 1,000 alerts/s (10
+// every 10 ms) for 10 s, into an index of 20,000 alerts; cpu-µs/alert is the process's
+// CPU time per alert, txs the transactions written.
+func BenchmarkIndexLive(b *testing.B) {
+	const pre, n, rate = 20_000, 10_000, 1000
+	as := corpus(3, pre+n, "NL", "BE", "DE")
+	var cpu time.Duration
+	var txs int
+	for b.Loop() {
+		b.StopTimer()
+		x, err := Open(context.Background(), b.TempDir(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := &rateFeed{from: pre, every: 10 * time.Second / rate}
+		x.SetSource(&f.memFeed)
+		load(b, x, 0, as[:pre], 8000)
+		for i, a := range as[pre:] {
+			f.vas = append(f.vas, verified(a, pre+uint64(i)+1))
+		}
+		commits := 0
+		x.afterCommit = func() { commits++ }
+		ctx, cancel := context.WithCancel(context.Background())
+		b.StartTimer()
+		before := cpuTime()
+		done := make(chan error, 1)
+		go func() { done <- NewIndexer(x, f, IndexerOptions{}).Run(ctx) }()
+		for x.Cursor() < pre+n {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cpu += cpuTime() - before
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		txs += commits
+		_ = x.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n*b.N), "cpu-µs/alert")
+	b.ReportMetric(float64(txs)/float64(b.N), "txs")
 }

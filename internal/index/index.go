@@ -20,7 +20,7 @@ import (
 
 // SchemaVersion changes whenever the schema or what is derived from alerts changes. A
 // database of another version is dropped and rebuilt from the feed.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // FileName is the database file inside the index directory.
 const FileName = "index.db"
@@ -52,6 +52,8 @@ type Index struct {
 	cursor   atomic.Uint64 // last feed position committed
 	count    atomic.Uint64 // alerts indexed
 	feedLast atomic.Uint64 // last feed position known to exist (for the lag)
+
+	afterCommit func() // called after each transaction's commit (benchmarks count them)
 }
 
 // Open opens (or creates) the index in dir. A database of another schema version is

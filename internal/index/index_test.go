@@ -51,15 +51,28 @@ func ids(r *searchv1.SearchResult) (history, reports []string) {
 
 // TestVersions: an amendment arriving before the alert it amends, and a third version,
 // make one result showing the latest version with every version in its history,
-// whatever the order of arrival.
+// whatever the order of arrival; also when each version corrects the place of seizure
+// (another seizure key), so that only supersedes links them.
 func TestVersions(t *testing.T) {
-	v1 := synth.ValidSeizure()
-	v1.Id = id1
-	v2 := amendment(v1, id2, alertv1.InvestigationStatus_INVESTIGATION_STATUS_OPEN)
-	v3 := amendment(v2, id3, alertv1.InvestigationStatus_INVESTIGATION_STATUS_CLOSED)
+	for _, moved := range []bool{false, true} {
+		v1 := synth.ValidSeizure()
+		v1.Id = id1
+		v2 := amendment(v1, id2, alertv1.InvestigationStatus_INVESTIGATION_STATUS_OPEN)
+		v3 := amendment(v2, id3, alertv1.InvestigationStatus_INVESTIGATION_STATUS_CLOSED)
+		if moved {
+			v2.GetSeizure().Location, v3.GetSeizure().Location = "BEANR", "DEHAM"
+		}
+		testVersions(t, moved, v1, v2, v3)
+	}
+}
+
+func testVersions(t *testing.T, moved bool, v1, v2, v3 *alertv1.Alert) {
 	for name, order := range map[string][]*alertv1.Alert{
 		"in order": {v1, v2, v3}, "amendment first": {v2, v1, v3}, "reversed": {v3, v2, v1},
 	} {
+		if moved {
+			name += ", place corrected"
+		}
 		t.Run(name, func(t *testing.T) {
 			x := openTest(t)
 			for i, a := range order { // one transaction each, as alerts trickle in

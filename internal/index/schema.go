@@ -60,20 +60,21 @@ CREATE TABLE alerts (
 	not_after     INTEGER NOT NULL,
 	chain         INTEGER NOT NULL,    -- smallest aid of the versions linked by supersedes
 	grp           INTEGER NOT NULL,    -- smallest aid of the chains of one seizure (result);
-	                                   -- a chain is in one group: look chains up by grp
+	                                   -- a chain is in one group: look chains up by grp.
+	                                   -- It is also the group's first received version: the
+	                                   -- sort key "received"
 	current       INTEGER NOT NULL,    -- 1 for the latest version of its chain
 	withdrawn     INTEGER NOT NULL,    -- 1 when a version of the chain was recalled
 	recalled_at   INTEGER,
 	recall_reason TEXT,
 	handling      BLOB,                -- reclassified cix.alert.v1.Handling, or NULL
-	g_seq         INTEGER NOT NULL,    -- sort keys of the group: first received,
-	g_issued      INTEGER NOT NULL,    -- first issued,
+	g_issued      INTEGER NOT NULL,    -- sort keys of the group: first issued,
 	g_seized      INTEGER              -- first seized
 );
 CREATE INDEX alerts_grp ON alerts (grp, chain);
 CREATE INDEX alerts_supersedes ON alerts (supersedes) WHERE supersedes IS NOT NULL;
 CREATE INDEX alerts_skey ON alerts (skey) WHERE skey IS NOT NULL;
-CREATE INDEX alerts_by_received ON alerts (g_seq, grp) WHERE current = 1;
+CREATE INDEX alerts_by_received ON alerts (grp) WHERE current = 1;
 CREATE INDEX alerts_by_issued ON alerts (g_issued, grp) WHERE current = 1;
 CREATE INDEX alerts_by_seized ON alerts (g_seized, grp) WHERE current = 1 AND g_seized IS NOT NULL;
 
@@ -86,9 +87,14 @@ CREATE TABLE notices (
 	handling      BLOB
 ) WITHOUT ROWID;
 
+-- Ids that an indexed alert supersedes and that are not indexed yet: a new alert is
+-- linked to the versions superseding it only when its id is here (usually empty),
+-- instead of looking every new id up among the superseded ones.
+CREATE TABLE waiting (id TEXT PRIMARY KEY) WITHOUT ROWID;
+
 CREATE VIRTUAL TABLE alert_text USING fts5 (
 	title, description, concealment, modus_operandi,
-	content = '', tokenize = 'unicode61 remove_diacritics 2'
+	content = '', columnsize = 0, tokenize = 'unicode61 remove_diacritics 2'
 );
 `
 

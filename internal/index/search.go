@@ -26,8 +26,8 @@ const (
 
 // sortColumns are the group sort keys by sort field.
 var sortColumns = map[searchv1.SortField]string{
-	searchv1.SortField_SORT_FIELD_UNSPECIFIED: "a.g_seq",
-	searchv1.SortField_SORT_FIELD_RECEIVED:    "a.g_seq",
+	searchv1.SortField_SORT_FIELD_UNSPECIFIED: "a.grp", // the group's first received version
+	searchv1.SortField_SORT_FIELD_RECEIVED:    "a.grp",
 	searchv1.SortField_SORT_FIELD_ISSUED_AT:   "a.g_issued",
 	searchv1.SortField_SORT_FIELD_SEIZED_AT:   "a.g_seized",
 }
@@ -75,7 +75,7 @@ func (x *Index) Search(ctx context.Context, req *searchv1.SearchRequest) (*searc
 	}
 	conds := append([]string(nil), sel.conds...)
 	args := append([]any(nil), sel.args...)
-	conds = append(conds, "a.g_seq <= ?")
+	conds = append(conds, "a.grp <= ?") // groups first received by the snapshot
 	args = append(args, int64(tok.snap))
 	if sort == searchv1.SortField_SORT_FIELD_SEIZED_AT {
 		conds = append(conds, "a.g_seized IS NOT NULL")
@@ -97,7 +97,11 @@ func (x *Index) Search(ctx context.Context, req *searchv1.SearchRequest) (*searc
 			q += " AND (" + col + ", a.grp) " + cmp + " (?, ?)"
 			qargs = append(qargs[:len(qargs):len(qargs)], tok.key, tok.grp)
 		}
-		q += " ORDER BY " + col + " " + dir + ", a.grp " + dir + " LIMIT " + strconv.Itoa(limit)
+		order := " ORDER BY " + col + " " + dir + ", a.grp " + dir
+		if col == "a.grp" {
+			order = " ORDER BY a.grp " + dir // a second term the same made SQLite sort each group's rows
+		}
+		q += order + " LIMIT " + strconv.Itoa(limit)
 		got, complete, err := x.scanHits(ctx, q, qargs, limit)
 		if err != nil {
 			return nil, err

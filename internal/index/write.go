@@ -127,6 +127,9 @@ func (x *Index) apply(ctx context.Context, cs []change, cursor uint64) (int, err
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("index: commit: %w", err)
 	}
+	if x.afterCommit != nil {
+		x.afterCommit()
+	}
 	x.cursor.Store(newCursor)
 	x.count.Add(uint64(added))
 	x.setFeedLast(newCursor)
@@ -142,6 +145,8 @@ type writer struct {
 	shared *stmtCache
 	missed []string // statements to prepare on the database once the transaction ends
 	text   []any    // full-text rows (rowid and 4 columns each), written last
+	// returned collects what insert's RETURNING statements return
+	returned []int64
 }
 
 // stmtCache keeps the writer's statements prepared on the database across transactions:
@@ -282,8 +287,14 @@ func (w *writer) link(ctx context.Context, aid int64, a *alertv1.Alert, skey []b
 		return err
 	}
 	if sup := a.GetSupersedes(); sup != "" {
+		n := len(chains)
 		if err := add(`SELECT chain, grp FROM alerts WHERE id = ?`, sup); err != nil {
 			return err
+		}
+		if len(chains) == n { // not indexed yet: linked when it is
+			if _, err := w.exec(ctx, `INSERT INTO waiting (id) VALUES (?) ON CONFLICT DO NOTHING`, sup); err != nil {
+				return err
+			}
 		}
 	}
 	if err := add(`SELECT DISTINCT chain, grp FROM alerts WHERE supersedes = ?`, a.GetId()); err != nil {
@@ -321,7 +332,7 @@ func (w *writer) link(ctx context.Context, aid int64, a *alertv1.Alert, skey []b
 		WHERE grp = ?2 AND chain = ?1`, chain, grp); err != nil {
 		return err
 	}
-	_, err := w.exec(ctx, `UPDATE alerts SET (g_seq, g_issued, g_seized) =
-		(SELECT min(aid), min(issued_at), min(seized_at) FROM alerts WHERE grp = ?1) WHERE grp = ?1`, grp)
+	_, err := w.exec(ctx, `UPDATE alerts SET (g_issued, g_seized) =
+		(SELECT min(issued_at), min(seized_at) FROM alerts WHERE grp = ?1) WHERE grp = ?1`, grp)
 	return err
 }
