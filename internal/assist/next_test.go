@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cix-exchange/cix/internal/natsembed"
+	"github.com/cix-exchange/cix/internal/natsembed/natstest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -15,20 +15,7 @@ import (
 // machine can deschedule the consumer between the two) is a timeout like any other, not
 // a consumer failure; nats.go refuses such a fetch as an invalid option.
 func TestNextWaitOverBeforeFetch(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Options{Name: "next-test", StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { natsembed.Stop(srv) })
-	nc, err := nats.Connect("", nats.InProcessServer(srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.JetStream(t)
 	ctx := context.Background()
 	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "NEXT", Subjects: []string{"next.>"}})
 	if err != nil {

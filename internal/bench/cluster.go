@@ -210,16 +210,28 @@ func (m *member) feedCount(ctx context.Context) (feed, quarantined uint64, err e
 // quarantined message fails: every generated alert is valid. It fails when the feed
 // makes no progress for stallTimeout.
 func (m *member) waitFeed(ctx context.Context, want uint64) (time.Time, error) {
+	return pollUntil(ctx, "feed", want, func() (uint64, error) {
+		n, q, err := m.feedCount(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("node info: %w", err)
+		}
+		if q > 0 {
+			return 0, fmt.Errorf("%d alerts quarantined (see the node's log)", q)
+		}
+		return n, nil
+	})
+}
+
+// pollUntil reads a counter every pollInterval until it reaches want and returns when it
+// did. It fails when read fails or the counter does not move for stallTimeout.
+func pollUntil(ctx context.Context, what string, want uint64, read func() (uint64, error)) (time.Time, error) {
 	var last uint64
 	lastChange := time.Now()
 	for {
-		n, q, err := m.feedCount(ctx)
+		n, err := read()
 		now := time.Now()
 		if err != nil {
-			return now, fmt.Errorf("node info: %w", err)
-		}
-		if q > 0 {
-			return now, fmt.Errorf("%d alerts quarantined (see the node's log)", q)
+			return now, err
 		}
 		if n >= want {
 			return now, nil
@@ -227,7 +239,7 @@ func (m *member) waitFeed(ctx context.Context, want uint64) (time.Time, error) {
 		if n != last {
 			last, lastChange = n, now
 		} else if now.Sub(lastChange) > stallTimeout {
-			return now, fmt.Errorf("feed stalled at %d of %d alerts for %v", n, want, stallTimeout)
+			return now, fmt.Errorf("%s stalled at %d of %d for %v", what, n, want, stallTimeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -260,24 +272,7 @@ func (m *member) waitIndexed(ctx context.Context) (time.Time, error) {
 	if err != nil {
 		return time.Now(), err
 	}
-	var seen uint64
-	lastChange := time.Now()
-	for {
-		c, now := idx.Cursor(), time.Now()
-		if c >= last {
-			return now, nil
-		}
-		if c != seen {
-			seen, lastChange = c, now
-		} else if now.Sub(lastChange) > stallTimeout {
-			return now, fmt.Errorf("index stalled at feed position %d of %d for %v", c, last, stallTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return now, ctx.Err()
-		case <-time.After(pollInterval):
-		}
-	}
+	return pollUntil(ctx, "index (feed position)", last, func() (uint64, error) { return idx.Cursor(), nil })
 }
 
 // waitLeaves polls the hub until n leaf servers are connected to it, for at most
