@@ -219,7 +219,7 @@ func (w *writer) insertRows(ctx context.Context, rows []*row) ([]*row, error) {
 // indexed already, and returns the aids of the rows written.
 func (w *writer) insertNew(ctx context.Context, args []any) (map[int64]bool, error) {
 	added := make(map[int64]bool, len(args)/numAlertColumns)
-	err := w.insert(ctx, "alerts ("+alertColumns+")", numAlertColumns, args, " ON CONFLICT DO NOTHING RETURNING aid")
+	err := w.insert(ctx, "alerts ("+alertColumns+")", numAlertColumns, args, " ON CONFLICT (id) DO NOTHING RETURNING aid")
 	for _, aid := range w.returned {
 		added[aid] = true
 	}

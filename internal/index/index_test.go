@@ -236,6 +236,15 @@ func TestReopen(t *testing.T) {
 	if !proto.Equal(before, after) {
 		t.Fatal("results changed by the replay")
 	}
+	// Another alert at a feed position already indexed is a corrupt feed or index: the
+	// write fails (and is retried by the indexer) instead of losing either alert.
+	other := corpus(99, 1, "DE")[0]
+	if _, err := x.Add(ctx, []*nodev1.VerifiedAlert{verified(other, 10)}, 10); err == nil {
+		t.Fatal("an alert at a feed position that holds another was indexed")
+	}
+	if s := x.State(); s.Alerts != 300 {
+		t.Fatalf("state after a refused write %+v", s)
+	}
 	if _, err := x.w.Exec(`UPDATE meta SET value = 0 WHERE key = 'schema_version'`); err != nil {
 		t.Fatal(err)
 	}
