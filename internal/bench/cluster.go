@@ -275,19 +275,11 @@ func (m *member) waitIndexed(ctx context.Context) (time.Time, error) {
 	return pollUntil(ctx, "index (feed position)", last, func() (uint64, error) { return idx.Cursor(), nil })
 }
 
-// waitLeaves polls the hub until n leaf servers are connected to it, for at most
-// stallTimeout.
+// waitLeaves polls the hub until n leaf servers are connected to it. It fails when
+// their number does not grow for stallTimeout.
 func waitLeaves(ctx context.Context, hub *server.Server, n int) error {
-	deadline := time.Now().Add(stallTimeout)
-	for hub.NumLeafNodes() < n {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d leaf servers connected to the hub after %v", hub.NumLeafNodes(), n, stallTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(pollInterval):
-		}
-	}
-	return nil
+	_, err := pollUntil(ctx, "leaf servers connected to the hub", uint64(n), func() (uint64, error) {
+		return uint64(hub.NumLeafNodes()), nil
+	})
+	return err
 }

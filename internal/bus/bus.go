@@ -114,13 +114,11 @@ func Open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 // stream sources the acknowledgements addressed to the administration from the inbound
 // stream.
 func openFederated(ctx context.Context, js jetstream.JetStream, cfg Config) (*Bus, error) {
-	m, admin := cfg.Federation, cfg.Administration
-	so := federation.StreamOptions{Replicas: cfg.Replicas, MaxAge: cfg.MaxAge, DuplicateWindow: cfg.DuplicateWindow}
 	outCfg, err := OutboundStreamConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
-	inCfg, err := federation.InboundStreamConfig(m, admin, so)
+	inCfg, err := federation.InboundStreamConfig(cfg.Federation, cfg.Administration, cfg.streamOptions())
 	if err != nil {
 		return nil, fmt.Errorf("open bus: %w", err)
 	}
@@ -148,8 +146,12 @@ func OutboundStreamConfig(cfg Config) (jetstream.StreamConfig, error) {
 	if cfg.Federation == nil {
 		return jetstream.StreamConfig{}, errors.New("outbound stream: no federation manifest")
 	}
-	so := federation.StreamOptions{Replicas: cfg.Replicas, MaxAge: cfg.MaxAge, DuplicateWindow: cfg.DuplicateWindow}
-	return federation.OutboundStreamConfig(cfg.Federation, cfg.Administration, so)
+	return federation.OutboundStreamConfig(cfg.Federation, cfg.Administration, cfg.streamOptions())
+}
+
+// streamOptions are the options of the federation layout's streams.
+func (c Config) streamOptions() federation.StreamOptions {
+	return federation.StreamOptions{Replicas: c.Replicas, MaxAge: c.MaxAge, DuplicateWindow: c.DuplicateWindow}
 }
 
 // UpdateInbound reshapes the inbound stream for manifest m (a newer member directory):
@@ -160,8 +162,7 @@ func (b *Bus) UpdateInbound(ctx context.Context, m *federation.Manifest) error {
 	if !b.Federated() {
 		return errors.New("update inbound stream: not on the federation layout")
 	}
-	so := federation.StreamOptions{Replicas: b.cfg.Replicas, MaxAge: b.cfg.MaxAge, DuplicateWindow: b.cfg.DuplicateWindow}
-	inCfg, err := federation.InboundStreamConfig(m, b.cfg.Administration, so)
+	inCfg, err := federation.InboundStreamConfig(m, b.cfg.Administration, b.cfg.streamOptions())
 	if err != nil {
 		return fmt.Errorf("update inbound stream: %w", err)
 	}

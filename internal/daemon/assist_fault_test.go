@@ -251,15 +251,7 @@ func TestAssistanceRestartBetweenLogAndPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := out.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := info.Config
-	full.MaxBytes = int64(info.State.Bytes) + 1
-	if _, err := js.UpdateStream(ctx, full); err != nil {
-		t.Fatal(err)
-	}
+	fillStream(t, js, out)
 	const clientID = "submit-across-restart"
 	sub, err := nl.SubmitRequest(ctx, &pb.SubmitRequestRequest{RequestId: id, ClientId: clientID})
 	if err != nil {
@@ -400,15 +392,7 @@ func TestAssistanceSIGKILLBetweenLogAndPublish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := out.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := info.Config
-	full.MaxBytes = int64(info.State.Bytes) + 1
-	if _, err := js.UpdateStream(ctx, full); err != nil {
-		t.Fatal(err)
-	}
+	fillStream(t, js, out)
 	const clientID = "submit-across-kill"
 	sub, err := nl.SubmitRequest(ctx, &pb.SubmitRequestRequest{RequestId: id, ClientId: clientID})
 	if err != nil {

@@ -215,16 +215,7 @@ func TestStoreFullPublishFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := info.Config
-	full.MaxBytes = int64(info.State.Bytes) + 1
-	js := jsOf(t, nl)
-	if _, err := js.UpdateStream(ctx, full); err != nil {
-		t.Fatal(err)
-	}
+	lift := fillStream(t, jsOf(t, nl), st)
 	const wantMsg = "the node's alert store is full: nothing was stored; retry with the same id"
 	var refused []*alertv1.Alert
 	for range 5 {
@@ -265,10 +256,7 @@ func TestStoreFullPublishFails(t *testing.T) {
 			t.Fatalf("refused alert %s is on the stream: %v", a.GetId(), err)
 		}
 	}
-	full.MaxBytes = -1
-	if _, err := js.UpdateStream(ctx, full); err != nil {
-		t.Fatal(err)
-	}
+	lift()
 	for _, a := range refused {
 		if r := publish(t, nl, a); r.GetDuplicate() {
 			t.Fatalf("%s: duplicate, but it was refused", a.GetId())
@@ -392,5 +380,28 @@ func TestVaultOutagePublishing(t *testing.T) {
 	t.Logf("after expiry: %v", err)
 	if s := state(); s != "expired" {
 		t.Fatalf("identity %s after expiry", s)
+	}
+}
+
+// fillStream sets st's byte limit at what it holds, so that its next write fails as on a
+// full disk, and returns a function that lifts the limit again.
+func fillStream(t *testing.T, js jetstream.JetStream, st jetstream.Stream) (lift func()) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := info.Config
+	cfg.MaxBytes = int64(info.State.Bytes) + 1
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		cfg.MaxBytes = -1
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -128,15 +128,7 @@ func TestFeedWriteFailureAcknowledgesNothingUnstored(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	info, err := fst.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	full := info.Config
-	full.MaxBytes = int64(info.State.Bytes) + 1
-	if _, err := js.UpdateStream(ctx, full); err != nil {
-		t.Fatal(err)
-	}
+	lift := fillStream(t, js, fst)
 	for range 5 {
 		publish(t, nl, newAlert("NL"))
 	}
@@ -154,10 +146,7 @@ func TestFeedWriteFailureAcknowledgesNothingUnstored(t *testing.T) {
 		t.Fatalf("feed full: %d alerts in the feed", n)
 	}
 
-	full.MaxBytes = -1
-	if _, err := js.UpdateStream(ctx, full); err != nil {
-		t.Fatal(err)
-	}
+	lift()
 	eventually(t, wait, "the failed batch stored and acknowledged", func() bool {
 		ci, err := cons.Info(ctx)
 		return err == nil && feedMsgs() == 6 && ci.AckFloor.Stream == first.GetSequence()+5 && ci.NumAckPending == 0

@@ -208,7 +208,7 @@ func (w *writer) insertRows(ctx context.Context, rows []*row) ([]*row, error) {
 		if !probed[k] {
 			sortPairs(vs)
 		}
-		if err := w.insert(ctx, facetTables[k]+" (value, aid)", 2, vs, ""); err != nil {
+		if _, err := w.insert(ctx, facetTables[k]+" (value, aid)", 2, vs, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -218,12 +218,11 @@ func (w *writer) insertRows(ctx context.Context, rows []*row) ([]*row, error) {
 // insertNew writes alerts rows (values of alertColumns), except those whose id is
 // indexed already, and returns the aids of the rows written.
 func (w *writer) insertNew(ctx context.Context, args []any) (map[int64]bool, error) {
-	added := make(map[int64]bool, len(args)/numAlertColumns)
-	err := w.insert(ctx, "alerts ("+alertColumns+")", numAlertColumns, args, " ON CONFLICT (id) DO NOTHING RETURNING aid")
-	for _, aid := range w.returned {
+	aids, err := w.insert(ctx, "alerts ("+alertColumns+")", numAlertColumns, args, " ON CONFLICT (id) DO NOTHING RETURNING aid")
+	added := make(map[int64]bool, len(aids))
+	for _, aid := range aids {
 		added[aid] = true
 	}
-	w.returned = w.returned[:0]
 	return added, err
 }
 
@@ -265,8 +264,9 @@ var insertSizes = []int{256, 64, 16, 4, 1}
 
 // insert writes the rows of args (width values each) into table, in statements of
 // insertSizes rows. A statement with a RETURNING clause (in suffix, after the values)
-// appends the integers it returns to w.returned.
-func (w *writer) insert(ctx context.Context, table string, width int, args []any, suffix string) error {
+// returns the integers it returns.
+func (w *writer) insert(ctx context.Context, table string, width int, args []any, suffix string) ([]int64, error) {
+	var returned []int64
 	for len(args) > 0 {
 		rows := len(args) / width
 		n := insertSizes[len(insertSizes)-1]
@@ -281,15 +281,15 @@ func (w *writer) insert(ctx context.Context, table string, width int, args []any
 		if suffix != "" {
 			ids, err := w.ints(ctx, q, args[:n*width]...)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			w.returned = append(w.returned, ids...)
+			returned = append(returned, ids...)
 		} else if _, err := w.exec(ctx, q, args[:n*width]...); err != nil {
-			return err
+			return nil, err
 		}
 		args = args[n*width:]
 	}
-	return nil
+	return returned, nil
 }
 
 // textChunk bounds the rows of one full-text insert (5 parameters each).

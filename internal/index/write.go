@@ -145,8 +145,6 @@ type writer struct {
 	shared *stmtCache
 	missed []string // statements to prepare on the database once the transaction ends
 	text   []any    // full-text rows (rowid and 4 columns each), written last
-	// returned collects what insert's RETURNING statements return
-	returned []int64
 }
 
 // stmtCache keeps the writer's statements prepared on the database across transactions:

@@ -137,11 +137,11 @@ func (f *Federation) Member(code string) *Member { return f.members[code] }
 // StartHub writes Dir/hub.conf with federation.HubConfig, listeners on free loopback
 // ports, and starts the hub from it.
 func (f *Federation) StartHub() error {
-	clientPort, err := FreePort()
+	clientPort, err := freePort()
 	if err != nil {
 		return err
 	}
-	leafPort, err := FreePort()
+	leafPort, err := freePort()
 	if err != nil {
 		return err
 	}
@@ -220,8 +220,8 @@ func (f *Federation) WriteDevIdentity(code, keysDir string) (anchor string, err 
 	return ks.AnchorPath(), nil
 }
 
-// FreePort returns a TCP port on loopback that was free a moment ago.
-func FreePort() (int, error) {
+// freePort returns a TCP port on loopback that was free a moment ago.
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
