@@ -296,6 +296,9 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
+// MarshalYAML implements yaml.Marshaler: the form UnmarshalYAML reads.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
 // Default returns the zero-configuration dev node's configuration.
 func Default() Config {
 	return Config{
@@ -333,6 +336,11 @@ func (c *Config) Load(b []byte, name string) error {
 		return fmt.Errorf("config %s: %w", name, err)
 	}
 	return nil
+}
+
+// Marshal returns c as a configuration file: Load reads it back into the same Config.
+func (c Config) Marshal() ([]byte, error) {
+	return yaml.Marshal(c)
 }
 
 // Flags are cixd's command-line flags.
