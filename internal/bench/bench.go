@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,6 +25,7 @@ var allScenarios = []string{"ingest", "catchup", "e2e", "memory"}
 
 type options struct {
 	mode        string
+	nodes       string
 	n           int
 	runs        int
 	e2eN        int
@@ -33,6 +36,7 @@ type options struct {
 	json        bool
 	verbose     bool
 	cpuProfile  string
+	trace       string
 	heapProfile string
 	dir         string
 	settle      time.Duration
@@ -50,6 +54,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
+	// The bench's progress, the nodes' logs and the node processes' standard error
+	// (copied by os/exec) all write here, concurrently.
+	stderr = &syncWriter{w: stderr}
 	b := &bencher{opt: opt, stderr: stderr}
 	lvl := slog.LevelWarn
 	if opt.verbose {
@@ -105,6 +112,7 @@ Flags:
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&opt.mode, "mode", modeFederation, "layout of the hub and nodes: federation (hub from the manifest, a leaf server per administration) or shared (one server, stream CIX_ALERTS)")
+	fs.StringVar(&opt.nodes, "nodes", nodesProcess, "where the nodes of ingest, catch-up and end to end run: process (each its own process, as deployed) or inprocess (in the bench's process, beside the hub and the client)")
 	fs.IntVar(&opt.n, "n", 200_000, "alerts stored for ingest, catch-up and memory")
 	fs.IntVar(&opt.runs, "runs", 3, "runs of each figure; the report shows the median")
 	fs.IntVar(&opt.e2eN, "e2e-n", 0, "alerts of the end-to-end throughput phase (default min(N, 50000))")
@@ -115,10 +123,11 @@ Flags:
 	fs.BoolVar(&opt.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&opt.verbose, "v", false, "log the nodes' info messages to stderr")
 	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of each phase of the first run to FILE with the phase before its extension (cpu.pprof: cpu.ingest.pprof, ...)")
+	fs.StringVar(&opt.trace, "trace", "", "write an execution trace of each phase of the first run to FILE with the phase before its extension, like --cpuprofile (read with go tool trace)")
 	fs.StringVar(&opt.heapProfile, "memprofile", "", "write a heap profile of the memory scenario's node process (first run) to FILE")
 	fs.StringVar(&opt.dir, "dir", "", "directory for the runs' data (default: a new temporary directory, removed at the end)")
 	fs.DurationVar(&opt.settle, "settle", 0, "wait this long after storing N before reading the node's resident memory")
-	fs.Func("node-env", "KEY=VALUE added to the environment of the memory scenario's node process, e.g. GOMEMLIMIT=256MiB (repeatable)", func(v string) error {
+	fs.Func("node-env", "KEY=VALUE added to the environment of the node processes (the memory scenario's, and with --nodes process the others), e.g. GOMEMLIMIT=256MiB (repeatable)", func(v string) error {
 		if !strings.Contains(v, "=") {
 			return errors.New("want KEY=VALUE")
 		}
@@ -144,6 +153,9 @@ Flags:
 	if opt.mode != modeFederation && opt.mode != modeShared {
 		return bad("--mode %q: want %s or %s", opt.mode, modeFederation, modeShared)
 	}
+	if opt.nodes != nodesProcess && opt.nodes != nodesInProcess {
+		return bad("--nodes %q: want %s or %s", opt.nodes, nodesProcess, nodesInProcess)
+	}
 	if opt.e2eN == 0 {
 		opt.e2eN = min(opt.n, 50_000)
 	}
@@ -155,7 +167,7 @@ Flags:
 		}
 		opt.scenarios[s] = true
 	}
-	for _, p := range []*string{&opt.cpuProfile, &opt.heapProfile} {
+	for _, p := range []*string{&opt.cpuProfile, &opt.trace, &opt.heapProfile} {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
 			if err != nil {
@@ -175,6 +187,21 @@ type bencher struct {
 	res    *results
 
 	loadStart, loadEnd float64
+	// cluster is the running cluster during clusterRun, whose node processes the
+	// phases profile too.
+	cluster *cluster
+}
+
+// syncWriter serialises writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 func (b *bencher) progress(format string, a ...any) {
@@ -216,27 +243,51 @@ func (b *bencher) run(ctx context.Context) (*report, error) {
 	return b.report(), nil
 }
 
-// phase runs f, under a CPU profile in the first run when --cpuprofile is set.
-func (b *bencher) phase(run int, name string, f func() error) error {
-	if b.opt.cpuProfile == "" || run != 0 {
+// phase runs f, in the first run under a CPU profile when --cpuprofile is set and
+// under an execution trace when --trace is set: of this process into FILE with the
+// phase's name before the extension, and of each node process into FILE with the
+// phase's and the node's (cpu.e2e.pprof, cpu.e2e.A.pprof, cpu.e2e.B.pprof).
+func (b *bencher) phase(run int, name string, f func() error) (err error) {
+	if run != 0 || (b.opt.cpuProfile == "" && b.opt.trace == "") {
 		return f()
 	}
-	ext := filepath.Ext(b.opt.cpuProfile)
-	path := strings.TrimSuffix(b.opt.cpuProfile, ext) + "." + name + ext
-	file, err := os.Create(path)
-	if err != nil {
+	var stops []func() error
+	defer func() {
+		for _, stop := range slices.Backward(stops) {
+			if serr := stop(); err == nil {
+				err = serr
+			}
+		}
+	}()
+	start := func(base string, begin func(io.Writer) error, end func()) error {
+		if base == "" {
+			return nil
+		}
+		ext := filepath.Ext(base)
+		file, err := os.Create(strings.TrimSuffix(base, ext) + "." + name + ext)
+		if err != nil {
+			return err
+		}
+		if err := begin(file); err != nil {
+			file.Close()
+			return err
+		}
+		stops = append(stops, func() error { end(); return file.Close() })
+		return nil
+	}
+	if err := start(b.opt.cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile); err != nil {
 		return err
 	}
-	if err := pprof.StartCPUProfile(file); err != nil {
-		file.Close()
+	if err := start(b.opt.trace, trace.Start, trace.Stop); err != nil {
 		return err
 	}
-	err = f()
-	pprof.StopCPUProfile()
-	if cerr := file.Close(); err == nil {
-		err = cerr
+	if c := b.cluster; c != nil {
+		stops = append(stops, c.stopProfiles)
+		if err := c.profile(profiling{phase: name, cpu: b.opt.cpuProfile, trace: b.opt.trace}); err != nil {
+			return err
+		}
 	}
-	return err
+	return f()
 }
 
 func (b *bencher) floors(ctx context.Context, run int, dir string, c *corpus) error {
@@ -269,11 +320,17 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 	if !sel["ingest"] && !sel["catchup"] && !sel["e2e"] {
 		return nil
 	}
-	c, err := startCluster(ctx, dir, b.opt.mode, b.log)
+	logLevel := "warn"
+	if b.opt.verbose {
+		logLevel = "info"
+	}
+	c, err := startCluster(ctx, dir, clusterOptions{mode: b.opt.mode, nodes: b.opt.nodes, log: b.log, stderr: b.stderr, logLevel: logLevel, env: b.opt.nodeEnv})
 	if err != nil {
 		return err
 	}
+	b.cluster = c
 	defer func() {
+		b.cluster = nil
 		if cerr := c.close(); err == nil {
 			err = cerr
 		}
@@ -289,8 +346,8 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 		}
 		var st sendStats
 		err = b.phase(run, "ingest", func() error {
-			m := startMeter()
-			st, err = publishStream(ctx, c.a.node, n, func(i int) []byte { return enc.reqs[i] }, 0, nil)
+			m := c.startMeter()
+			st, err = publishStream(ctx, c.a.node, n, func(i int) []byte { return enc.reqs[i] }, 0, nil, nil)
 			if err != nil {
 				return err
 			}
@@ -321,7 +378,7 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 	}
 	// Catch-up: B joins and verifies and stores everything A stored.
 	err = b.phase(run, "catchup", func() error {
-		m := startMeter()
+		m := c.startMeter()
 		start := m.wall
 		if err := c.startB(ctx); err != nil {
 			return err
@@ -383,8 +440,8 @@ func (b *bencher) e2e(ctx context.Context, c *cluster, src *alertSource, stored 
 	go func() {
 		recvDone <- sub.collect(n, &got, func(_ string, at time.Time) { last = at })
 	}()
-	m := startMeter()
-	st, err := publishStream(ctx, c.a.node, n, func(i int) []byte { return enc.reqs[i] }, 0, nil)
+	m := c.startMeter()
+	st, err := publishStream(ctx, c.a.node, n, func(i int) []byte { return enc.reqs[i] }, 0, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -423,6 +480,7 @@ func (b *bencher) latency(ctx context.Context, c *cluster, src *alertSource, sto
 	}
 	sent := make([]atomic.Int64, n)
 	lat := make([]time.Duration, n)
+	acked := make([]time.Duration, n)
 	sub, err := subscribeNew(ctx, c.b.node)
 	if err != nil {
 		return err
@@ -443,7 +501,8 @@ func (b *bencher) latency(ctx context.Context, c *cluster, src *alertSource, sto
 		recvDone <- errors.Join(err, unknown)
 	}()
 	st, err := publishStream(ctx, c.a.node, n, func(i int) []byte { return enc.reqs[i] }, interval,
-		func(i int) { sent[i].Store(time.Now().UnixNano()) })
+		func(i int) { sent[i].Store(time.Now().UnixNano()) },
+		func(i int) { acked[i] = time.Since(time.Unix(0, sent[i].Load())) })
 	if err != nil {
 		return err
 	}
@@ -451,10 +510,13 @@ func (b *bencher) latency(ctx context.Context, c *cluster, src *alertSource, sto
 		return err
 	}
 	slices.Sort(lat)
+	slices.Sort(acked)
 	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 	b.res.add("e2e_p50", ms(percentile(lat, 0.50)))
 	b.res.add("e2e_p99", ms(percentile(lat, 0.99)))
 	b.res.add("e2e_max", ms(lat[len(lat)-1]))
+	b.res.add("e2e_ack_p50", ms(percentile(acked, 0.50)))
+	b.res.add("e2e_ack_p99", ms(percentile(acked, 0.99)))
 	if n > 1 {
 		b.res.add("e2e_offered", rate(n-1, st.lastSend.Sub(st.firstSend)))
 	} else {
@@ -470,25 +532,26 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	return sorted[min(max(i, 0), len(sorted)-1)]
 }
 
-// meter measures the process's CPU time over a phase. Everything the phase runs (the
-// client, the nodes, the hub) is in this process, so CPU per alert is what the phase
-// costs, whatever else runs on the machine.
+// meter measures a phase's wall time and the CPU time of everything the phase runs (the
+// client, the hub, the nodes: this process and the node processes), so CPU per alert is
+// what the phase costs, whatever else runs on the machine.
 type meter struct {
 	wall time.Time
 	cpu  time.Duration
+	read func() time.Duration
 }
 
-func startMeter() meter { return meter{wall: time.Now(), cpu: processCPU()} }
+func newMeter(cpu func() time.Duration) meter { return meter{wall: time.Now(), cpu: cpu(), read: cpu} }
 
 // cpuPerAlert is the CPU time since the start per alert, in microseconds.
 func (m meter) cpuPerAlert(n int) float64 {
-	return float64(processCPU()-m.cpu) / float64(time.Microsecond) / float64(max(n, 1))
+	return float64(m.read()-m.cpu) / float64(time.Microsecond) / float64(max(n, 1))
 }
 
-// util is the share of all cores the process used since the start, in percent.
+// util is the share of all cores used since the start, in percent.
 func (m meter) util() float64 {
 	wall := time.Since(m.wall)
-	return 100 * float64(processCPU()-m.cpu) / float64(wall) / float64(runtime.NumCPU())
+	return 100 * float64(m.read()-m.cpu) / float64(wall) / float64(runtime.NumCPU())
 }
 
 // processCPU is the user and system CPU time the process used so far.

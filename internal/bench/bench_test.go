@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -24,6 +25,7 @@ func TestMain(m *testing.M) {
 type report struct {
 	Command string `json:"command"`
 	Mode    string `json:"mode"`
+	Nodes   string `json:"nodes"`
 	Machine struct {
 		Cores       int    `json:"cores"`
 		MemoryBytes uint64 `json:"memory_bytes"`
@@ -39,21 +41,26 @@ type report struct {
 	} `json:"targets"`
 }
 
-// TestBenchSmoke runs the whole bench once with a tiny N in each mode so that it cannot
-// rot. It checks that every figure is there and positive, never how fast anything is.
+// TestBenchSmoke runs the whole bench once with a tiny N in each mode, with its nodes as
+// processes (federation, with profiles) and in the bench's process (shared), so that it
+// cannot rot. It checks that every figure is there and positive, never how fast
+// anything is.
 func TestBenchSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a hub, two nodes and a node process")
 	}
-	for _, mode := range []string{"federation", "shared"} {
-		t.Run(mode, func(t *testing.T) { benchSmoke(t, mode) })
-	}
+	t.Run("federation", func(t *testing.T) { benchSmoke(t, "federation", "process") })
+	t.Run("shared", func(t *testing.T) { benchSmoke(t, "shared", "inprocess") })
 }
 
-func benchSmoke(t *testing.T, mode string) {
+func benchSmoke(t *testing.T, mode, nodes string) {
 	var stdout, stderr bytes.Buffer
-	args := []string{"--mode", mode, "--n", "300", "--e2e-n", "200", "--runs", "1", "--rate", "500",
+	profiles := t.TempDir()
+	args := []string{"--mode", mode, "--nodes", nodes, "--n", "300", "--e2e-n", "200", "--runs", "1", "--rate", "500",
 		"--latency-duration", "400ms", "--floor-duration", "100ms", "--json", "--dir", t.TempDir()}
+	if nodes == "process" {
+		args = append(args, "--cpuprofile", filepath.Join(profiles, "cpu.pprof"), "--trace", filepath.Join(profiles, "trace.out"))
+	}
 	if code := bench.Run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
 	}
@@ -61,8 +68,18 @@ func benchSmoke(t *testing.T, mode string) {
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("output is not JSON: %v\n%s", err, stdout.String())
 	}
-	if rep.Mode != mode {
-		t.Errorf("mode %q, want %q", rep.Mode, mode)
+	if rep.Mode != mode || rep.Nodes != nodes {
+		t.Errorf("mode %q, nodes %q, want %q, %q", rep.Mode, rep.Nodes, mode, nodes)
+	}
+	if nodes == "process" {
+		// Each phase profiles the bench's process and the node processes running in it:
+		// B starts during catch-up and is profiled from its start.
+		for _, f := range []string{"cpu.ingest.pprof", "cpu.ingest.A.pprof", "cpu.catchup.B.pprof", "cpu.e2e.A.pprof",
+			"cpu.e2e.B.pprof", "trace.latency.out", "trace.latency.A.out", "trace.latency.B.out"} {
+			if st, err := os.Stat(filepath.Join(profiles, f)); err != nil || st.Size() == 0 {
+				t.Errorf("profile %s: %v (empty: %v)", f, err, err == nil)
+			}
+		}
 	}
 	if rep.Machine.Cores <= 0 || rep.Machine.MemoryBytes == 0 || !strings.Contains(rep.Command, "--n 300") {
 		t.Errorf("machine %+v, command %q", rep.Machine, rep.Command)
@@ -77,7 +94,7 @@ func benchSmoke(t *testing.T, mode string) {
 	for _, name := range []string{
 		"raw_sign", "raw_verify", "raw_js", "ingest", "ingest_own_feed", "ingest_cpu", "ingest_util",
 		"catchup", "catchup_feed", "catchup_cpu", "catchup_util", "e2e", "e2e_cpu", "e2e_util",
-		"e2e_offered", "e2e_p50", "e2e_p99", "e2e_max",
+		"e2e_offered", "e2e_p50", "e2e_p99", "e2e_max", "e2e_ack_p50", "e2e_ack_p99",
 		"mem_base", "mem_rss", "mem_peak", "mem_heap", "mem_live", "mem_at_1m",
 	} {
 		v, ok := got[name]
@@ -112,6 +129,9 @@ func TestBenchFlags(t *testing.T) {
 	}
 	if code := bench.Run(context.Background(), []string{"--mode", "mesh"}, &stdout, &stderr); code != 2 {
 		t.Fatalf("unknown mode: exit code %d, want 2", code)
+	}
+	if code := bench.Run(context.Background(), []string{"--nodes", "threads"}, &stdout, &stderr); code != 2 {
+		t.Fatalf("unknown nodes: exit code %d, want 2", code)
 	}
 	if code := bench.Run(context.Background(), []string{"-h"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("help: exit code %d, want 0", code)

@@ -171,7 +171,7 @@ type sendStats struct {
 // returns request i in wire form. With interval > 0, request i is sent at
 // start + i*interval (or at once when late: the offered load does not wait for the
 // node). onSend, when set, is called right before request i is sent.
-func publishStream(ctx context.Context, client nodev1.NodeServiceClient, n int, req func(i int) []byte, interval time.Duration, onSend func(i int)) (sendStats, error) {
+func publishStream(ctx context.Context, client nodev1.NodeServiceClient, n int, req func(i int) []byte, interval time.Duration, onSend, onResult func(i int)) (sendStats, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := client.PublishStream(ctx, grpc.ForceCodecV2(codec))
@@ -198,6 +198,9 @@ func publishStream(ctx context.Context, client nodev1.NodeServiceClient, n int, 
 			if e := res.GetError(); e != nil {
 				recvDone <- outcome{err: fmt.Errorf("publish stream: item %d refused: code %d: %s", i, e.GetCode(), e.GetMessage())}
 				return
+			}
+			if onResult != nil {
+				onResult(i)
 			}
 			results.Add(1)
 		}

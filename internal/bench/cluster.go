@@ -2,10 +2,14 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/config"
@@ -31,22 +35,48 @@ const (
 	modeShared = "shared"
 )
 
+// Where the nodes run.
+const (
+	// nodesProcess: each node is its own process, as deployed; the hub and the client
+	// stay in the bench's process.
+	nodesProcess = "process"
+	// nodesInProcess: the nodes run in the bench's process, beside the hub and the
+	// client, sharing one Go runtime (its scheduler and garbage collector).
+	nodesInProcess = "inprocess"
+)
+
+// clusterOptions say how to lay out a cluster.
+type clusterOptions struct {
+	mode   string // modeFederation or modeShared
+	nodes  string // nodesProcess or nodesInProcess
+	log    *slog.Logger
+	stderr io.Writer // node processes' standard error
+	// logLevel is the node processes' log level.
+	logLevel string
+	// env is added to the node processes' environment.
+	env []string
+}
+
 // cluster is a hub and the administration nodes of one run: A (NL) publishes, B (BE)
 // joins later and receives.
 type cluster struct {
-	dir  string
-	mode string
-	log  *slog.Logger
-	hub  *server.Server
+	dir string
+	opt clusterOptions
+	hub *server.Server
 	// fed is the federation in federation mode, nil in shared mode.
 	fed              *localfed.Federation
 	a, b             *member
 	aAnchor, bAnchor string
+	// prof is what node processes profile in the current phase (none when zero).
+	prof profiling
 }
 
 // member is a running node and its gRPC clients.
 type member struct {
+	name string // A or B
+	// The node: in this process (d) or its own (proc).
 	d     *daemon.Daemon
+	proc  *nodeProcess
 	conn  *grpc.ClientConn
 	node  nodev1.NodeServiceClient
 	admin nodev1.AdminServiceClient
@@ -63,15 +93,15 @@ func benchFederation(dir string) (*localfed.Federation, error) {
 
 // startCluster starts the hub and node A. Both keystores are created first so that each
 // node can be given the other's anchor, as operators exchange anchor files.
-func startCluster(ctx context.Context, dir, mode string, log *slog.Logger) (c *cluster, err error) {
-	c = &cluster{dir: dir, mode: mode, log: log}
+func startCluster(ctx context.Context, dir string, opt clusterOptions) (c *cluster, err error) {
+	c = &cluster{dir: dir, opt: opt}
 	defer func() {
 		if err != nil {
 			c.close()
 		}
 	}()
 	aKeys, bKeys := filepath.Join(dir, "A", "keys"), filepath.Join(dir, "B", "keys")
-	if mode == modeFederation {
+	if opt.mode == modeFederation {
 		if c.fed, err = benchFederation(filepath.Join(dir, "federation")); err != nil {
 			return nil, err
 		}
@@ -101,7 +131,7 @@ func startCluster(ctx context.Context, dir, mode string, log *slog.Logger) (c *c
 			*k.anchor = ks.AnchorPath()
 		}
 	}
-	c.a, err = c.startNode(ctx, "NL", "a", filepath.Join(dir, "A"), c.bAnchor)
+	c.a, err = c.startNode(ctx, "NL", "A", c.bAnchor)
 	if err != nil {
 		return nil, fmt.Errorf("start node A: %w", err)
 	}
@@ -112,7 +142,7 @@ func startCluster(ctx context.Context, dir, mode string, log *slog.Logger) (c *c
 // stream in shared mode, through its inbound stream's source of NL's all-members scope
 // in federation mode.
 func (c *cluster) startB(ctx context.Context) error {
-	b, err := c.startNode(ctx, "BE", "b", filepath.Join(c.dir, "B"), c.aAnchor)
+	b, err := c.startNode(ctx, "BE", "B", c.aAnchor)
 	if err != nil {
 		return fmt.Errorf("start node B: %w", err)
 	}
@@ -120,26 +150,53 @@ func (c *cluster) startB(ctx context.Context) error {
 	return nil
 }
 
-// startNode starts the node of admin under dir, trusting the other administration's
-// anchor.
-func (c *cluster) startNode(ctx context.Context, admin, name, dir, anchor string) (*member, error) {
+// startNode starts the node of admin, member name of the run, under the run's
+// directory, trusting the other administration's anchor: in this process or as its
+// own, per the cluster's options. A node process started during a profiled phase
+// starts its profiles at once.
+func (c *cluster) startNode(ctx context.Context, admin, name, anchor string) (*member, error) {
+	dir := filepath.Join(c.dir, name)
 	var cfg config.Config
 	if c.fed != nil {
 		cfg = c.fed.NodeConfig(admin, dir)
-		// The embedded leaf server reads its seed from the environment while it starts.
-		unset, err := c.fed.SetSeedEnv(admin)
-		if err != nil {
-			return nil, err
-		}
-		defer unset()
 	} else {
 		cfg = config.Default()
-		cfg.Administration, cfg.Node, cfg.DataDir = admin, name, dir
+		cfg.Administration, cfg.Node, cfg.DataDir = admin, strings.ToLower(name), dir
 		cfg.GRPC.Listen = "127.0.0.1:0"
 		cfg.NATS.URLs = []string{c.hub.ClientURL()}
 	}
 	cfg.Trust.Anchors = []string{anchor}
-	return startMember(ctx, cfg, c.log)
+	var m *member
+	var err error
+	if c.opt.nodes == nodesProcess {
+		cfg.Log.Level = c.opt.logLevel
+		env := slices.Clone(c.opt.env)
+		if c.fed != nil {
+			// The leaf server's seed goes to the node's environment only.
+			env = append(env, c.fed.SeedEnv(admin)+"="+string(c.fed.Member(admin).Seed))
+		}
+		if m, err = startNodeProcess(ctx, cfg, env, c.opt.stderr); err != nil {
+			return nil, err
+		}
+	} else {
+		if c.fed != nil {
+			// The embedded leaf server reads its seed from the environment while it starts.
+			unset, err := c.fed.SetSeedEnv(admin)
+			if err != nil {
+				return nil, err
+			}
+			defer unset()
+		}
+		if m, err = startMember(ctx, cfg, c.opt.log); err != nil {
+			return nil, err
+		}
+	}
+	m.name = name
+	if err := m.startProfiles(c.prof); err != nil {
+		_ = m.stop()
+		return nil, err
+	}
+	return m, nil
 }
 
 func startMember(ctx context.Context, cfg config.Config, log *slog.Logger) (*member, error) {
@@ -169,10 +226,94 @@ func (m *member) stop() error {
 		return nil
 	}
 	m.conn.Close()
-	if m.d == nil {
+	switch {
+	case m.proc != nil:
+		return m.proc.stop()
+	case m.d != nil:
+		return m.d.Stop()
+	}
+	return nil
+}
+
+// members are the cluster's running nodes.
+func (c *cluster) members() []*member {
+	var ms []*member
+	for _, m := range []*member{c.a, c.b} {
+		if m != nil {
+			ms = append(ms, m)
+		}
+	}
+	return ms
+}
+
+// cpu is the CPU time used so far by this process and the node processes.
+func (c *cluster) cpu() time.Duration {
+	t := processCPU()
+	for _, m := range c.members() {
+		if m.proc != nil {
+			// A node process whose time cannot be read has exited; the phase fails on
+			// that anyway.
+			d, _ := m.proc.cpu()
+			t += d
+		}
+	}
+	return t
+}
+
+// startMeter starts measuring a phase's wall and CPU time, the node processes' included.
+func (c *cluster) startMeter() meter { return newMeter(c.cpu) }
+
+// profiling names the profiles node processes write in a phase: base paths as given
+// to --cpuprofile and --trace (empty: none), extended with the phase and the node.
+type profiling struct{ phase, cpu, trace string }
+
+func (p profiling) file(base, node string) string {
+	ext := filepath.Ext(base)
+	return strings.TrimSuffix(base, ext) + "." + p.phase + "." + node + ext
+}
+
+// startProfiles starts the profiles p asks for in the node, if it is a node process.
+func (m *member) startProfiles(p profiling) error {
+	if m.proc == nil || p.phase == "" {
 		return nil
 	}
-	return m.d.Stop()
+	for _, k := range []struct{ kind, base string }{{"cpu", p.cpu}, {"trace", p.trace}} {
+		if k.base == "" {
+			continue
+		}
+		if _, err := m.proc.command("profile " + k.kind + " " + p.file(k.base, m.name)); err != nil {
+			return fmt.Errorf("node %s: %s profile: %w", m.name, k.kind, err)
+		}
+	}
+	return nil
+}
+
+// profile makes the node processes, and those that start until stopProfiles, write
+// the profiles p names.
+func (c *cluster) profile(p profiling) error {
+	c.prof = p
+	for _, m := range c.members() {
+		if err := m.startProfiles(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stopProfiles ends the node processes' profiles.
+func (c *cluster) stopProfiles() error {
+	var errs []error
+	if c.prof.phase != "" {
+		for _, m := range c.members() {
+			if m.proc != nil {
+				if _, err := m.proc.command("profile stop"); err != nil {
+					errs = append(errs, fmt.Errorf("node %s: %w", m.name, err))
+				}
+			}
+		}
+	}
+	c.prof = profiling{}
+	return errors.Join(errs...)
 }
 
 // close stops B, A and the hub, in that order, and removes the run's data.
@@ -264,15 +405,31 @@ const pollInterval = 25 * time.Millisecond
 // it. It fails when the index makes no progress for stallTimeout; a node with the index
 // disabled returns at once.
 func (m *member) waitIndexed(ctx context.Context) (time.Time, error) {
+	p, err := m.indexPosition(ctx)
+	if err != nil || !p.Enabled {
+		return time.Now(), err
+	}
+	return pollUntil(ctx, "index (feed position)", p.FeedLast, func() (uint64, error) {
+		p, err := m.indexPosition(ctx)
+		return p.Cursor, err
+	})
+}
+
+// indexPosition reads how far the node's search index has read its feed.
+func (m *member) indexPosition(ctx context.Context) (indexPosition, error) {
+	var p indexPosition
+	if m.proc != nil {
+		return p, m.proc.commandJSON("indexed", &p)
+	}
 	idx := m.d.Index()
 	if idx == nil {
-		return time.Now(), nil
+		return p, nil
 	}
 	last, err := m.d.Node().FeedLast(ctx)
 	if err != nil {
-		return time.Now(), err
+		return p, err
 	}
-	return pollUntil(ctx, "index (feed position)", last, func() (uint64, error) { return idx.Cursor(), nil })
+	return indexPosition{Enabled: true, Cursor: idx.Cursor(), FeedLast: last}, nil
 }
 
 // waitLeaves polls the hub until n leaf servers are connected to it. It fails when

@@ -55,19 +55,21 @@ var figureDefs = []figureDef{
 	{"raw_js", "msg/s", "floor: JetStream async publish of the envelopes, stream like A's (CIX_OUT_NL or CIX_ALERTS), bus window"},
 	{"ingest", "alerts/s", "PublishStream to A, acknowledged (signed and stored)"},
 	{"ingest_own_feed", "alerts/s", "same N, until A has also verified them into its own feed"},
-	{"ingest_cpu", "us/alert", "process CPU per alert, ingest until in A's own feed and index"},
-	{"ingest_util", "%", "share of all cores used by the process, same window"},
+	{"ingest_cpu", "us/alert", "CPU per alert (bench and node processes), ingest until in A's own feed and index"},
+	{"ingest_util", "%", "share of all cores used by the bench and node processes, same window"},
 	{"catchup", "alerts/s", "new node B joins and verifies, stores and indexes the N alerts"},
 	{"catchup_feed", "alerts/s", "the same until B's feed holds them (verified and stored, index still behind)"},
-	{"catchup_cpu", "us/alert", "process CPU per alert, catch-up until indexed"},
-	{"catchup_util", "%", "share of all cores used by the process during catch-up"},
+	{"catchup_cpu", "us/alert", "CPU per alert (bench and node processes), catch-up until indexed"},
+	{"catchup_util", "%", "share of all cores used by the bench and node processes during catch-up"},
 	{"e2e", "alerts/s", "published at A, delivered verified to a Subscribe client at B"},
-	{"e2e_cpu", "us/alert", "process CPU per alert, until delivered at B, in A's own feed and both indexes"},
-	{"e2e_util", "%", "share of all cores used by the process, same window"},
+	{"e2e_cpu", "us/alert", "CPU per alert (bench and node processes), until delivered at B, in A's own feed and both indexes"},
+	{"e2e_util", "%", "share of all cores used by the bench and node processes, same window"},
 	{"e2e_offered", "alerts/s", "offered rate of the latency phase (paced sends)"},
 	{"e2e_p50", "ms", "latency send at A to delivery at B, median"},
 	{"e2e_p99", "ms", "latency send at A to delivery at B, 99th percentile"},
 	{"e2e_max", "ms", "latency send at A to delivery at B, maximum"},
+	{"e2e_ack_p50", "ms", "same alerts, send to A's acknowledgement (signed, stored in A's outbound stream), median"},
+	{"e2e_ack_p99", "ms", "same alerts, send to A's acknowledgement, 99th percentile"},
 	{"mem_base", "MB", "node A process (cixd with its embedded NATS server, in federation mode its leaf server) RSS before publishing"},
 	{"mem_rss", "MB", "node A process RSS after storing N (its alert streams + own feed)"},
 	{"mem_peak", "MB", "node A process peak RSS (VmHWM)"},
@@ -116,7 +118,10 @@ type Machine struct {
 type report struct {
 	Command string `json:"command"`
 	// Mode is the layout of the hub and nodes: federation or shared.
-	Mode    string   `json:"mode"`
+	Mode string `json:"mode"`
+	// Nodes says where the nodes of ingest, catch-up and end to end ran: process (each
+	// its own) or inprocess (in the bench's process).
+	Nodes   string   `json:"nodes"`
 	Machine Machine  `json:"machine"`
 	N       int      `json:"n"`
 	E2EN    int      `json:"e2e_n"`
@@ -129,7 +134,7 @@ type report struct {
 func (b *bencher) report() *report {
 	rep := &report{
 		Command: "go run ./cmd/cixbench " + strings.Join(b.opt.args, " "),
-		Mode:    b.opt.mode, Machine: machine(b.loadStart, b.loadEnd), N: b.opt.n, E2EN: b.opt.e2eN, Rate: b.opt.rate, Runs: b.opt.runs,
+		Mode:    b.opt.mode, Nodes: b.opt.nodes, Machine: machine(b.loadStart, b.loadEnd), N: b.opt.n, E2EN: b.opt.e2eN, Rate: b.opt.rate, Runs: b.opt.runs,
 	}
 	rep.Command = strings.TrimSpace(rep.Command)
 	med := map[string]float64{}
@@ -190,7 +195,7 @@ func (r *report) writeJSON(w io.Writer) error {
 
 func (r *report) writeTable(w io.Writer) error {
 	m := r.Machine
-	fmt.Fprintf(w, "cix bench (%s mode): %s\n", r.Mode, r.Command)
+	fmt.Fprintf(w, "cix bench (%s mode, nodes %s): %s\n", r.Mode, r.Nodes, r.Command)
 	fmt.Fprintf(w, "machine: %d cores, %.1f GiB memory, %s, %s, %s; load average %.2f at start, %.2f at end\n",
 		m.Cores, float64(m.MemoryBytes)/(1<<30), m.CPU, m.OS, m.Go, m.LoadAverage[0], m.LoadAverage[1])
 	fmt.Fprintf(w, "N=%d, e2e N=%d, latency at %d alerts/s; median of %d runs\n\n", r.N, r.E2EN, r.Rate, r.Runs)
