@@ -263,8 +263,7 @@ func (b *bencher) phase(run int, name string, f func() error) (err error) {
 		if base == "" {
 			return nil
 		}
-		ext := filepath.Ext(base)
-		file, err := os.Create(strings.TrimSuffix(base, ext) + "." + name + ext)
+		file, err := os.Create(profilePath(base, name))
 		if err != nil {
 			return err
 		}
@@ -288,6 +287,13 @@ func (b *bencher) phase(run int, name string, f func() error) (err error) {
 		}
 	}
 	return f()
+}
+
+// profilePath inserts parts before the extension of base: profilePath("cpu.pprof",
+// "e2e", "A") is "cpu.e2e.A.pprof".
+func profilePath(base string, parts ...string) string {
+	ext := filepath.Ext(base)
+	return strings.TrimSuffix(base, ext) + "." + strings.Join(parts, ".") + ext
 }
 
 func (b *bencher) floors(ctx context.Context, run int, dir string, c *corpus) error {

@@ -267,11 +267,6 @@ func (c *cluster) startMeter() meter { return newMeter(c.cpu) }
 // to --cpuprofile and --trace (empty: none), extended with the phase and the node.
 type profiling struct{ phase, cpu, trace string }
 
-func (p profiling) file(base, node string) string {
-	ext := filepath.Ext(base)
-	return strings.TrimSuffix(base, ext) + "." + p.phase + "." + node + ext
-}
-
 // startProfiles starts the profiles p asks for in the node, if it is a node process.
 func (m *member) startProfiles(p profiling) error {
 	if m.proc == nil || p.phase == "" {
@@ -281,7 +276,7 @@ func (m *member) startProfiles(p profiling) error {
 		if k.base == "" {
 			continue
 		}
-		if _, err := m.proc.command("profile " + k.kind + " " + p.file(k.base, m.name)); err != nil {
+		if _, err := m.proc.command("profile " + k.kind + " " + profilePath(k.base, p.phase, m.name)); err != nil {
 			return fmt.Errorf("node %s: %s profile: %w", m.name, k.kind, err)
 		}
 	}

@@ -1,7 +1,7 @@
 // Package bench measures cix against its physical floor, in one run: `go run
 // ./cmd/cixbench`.
 //
-// It measures the floors first, then the scenarios, on loopback, in one process:
+// It measures the floors first, then the scenarios, on loopback:
 //
 //   - raw_sign, raw_verify: ed25519 sign and verify of PAE(payloadType, payload) of the
 //     same synthetic payloads cix signs, on runtime.NumCPU() goroutines;
@@ -19,7 +19,9 @@
 //     stored N alerts and verified them into its own feed.
 //
 // Each run starts a fresh hub (an embedded nats-server with a loopback listener) and
-// nodes A (NL) and B (BE) with daemon.Start joining it, exactly as cixd starts them. With
+// nodes A (NL) and B (BE) with daemon.Start joining it, exactly as cixd starts them:
+// with --nodes process (the default) each node in its own process, as deployed, with
+// --nodes inprocess in the bench's process beside the hub and the client. With
 // --mode federation (the default) the hub runs the configuration generated from a
 // manifest of NL and BE and each node its embedded leaf server of the hub (package
 // localfed, as the demo); with --mode shared both nodes are clients of one server with
@@ -34,8 +36,11 @@
 // the client sends them pre-encoded so that its own encoding cost is kept out of the
 // node's figures; the client, both nodes and the hub still share the machine's cores.
 //
-// The memory scenario re-executes the running binary with the hidden first argument
-// -node; a test binary does the same when ChildEnv is set (see TestMain in the tests).
+// A node process is the running binary re-executed with the hidden first argument -node
+// and a configuration file the bench wrote (config.Marshal); a test binary does the same
+// when ChildEnv is set (see TestMain in the tests). It answers the bench's commands on
+// stdin: memory statistics, heap profile, index position, CPU profile and execution
+// trace.
 //
 // Benchmarks only: no test asserts a duration. TestBenchSmoke runs the whole bench with
 // a tiny N so that it cannot rot.
