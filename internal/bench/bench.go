@@ -368,8 +368,7 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 			if _, err := c.a.waitIndexed(ctx); err != nil {
 				return fmt.Errorf("node A's index: %w", err)
 			}
-			b.res.add("ingest_cpu", m.cpuPerAlert(n))
-			b.res.add("ingest_util", m.util())
+			m.record(b.res, "ingest", n)
 			return nil
 		})
 		if err != nil {
@@ -401,8 +400,7 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 		if stored > 0 {
 			b.res.add("catchup", rate(stored, done.Sub(start)))
 			b.res.add("catchup_feed", rate(stored, feedDone.Sub(start)))
-			b.res.add("catchup_cpu", m.cpuPerAlert(stored))
-			b.res.add("catchup_util", m.util())
+			m.record(b.res, "catchup", stored)
 		}
 		return nil
 	})
@@ -466,8 +464,7 @@ func (b *bencher) e2e(ctx context.Context, c *cluster, src *alertSource, stored 
 			return err
 		}
 	}
-	b.res.add("e2e_cpu", m.cpuPerAlert(n))
-	b.res.add("e2e_util", m.util())
+	m.record(b.res, "e2e", n)
 	return nil
 }
 
@@ -540,24 +537,39 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 
 // meter measures a phase's wall time and the CPU time of everything the phase runs (the
 // client, the hub, the nodes: this process and the node processes), so CPU per alert is
-// what the phase costs, whatever else runs on the machine.
+// what the phase costs, whatever else runs on the machine; and with node processes what
+// they allocated and how often they collected garbage.
 type meter struct {
-	wall time.Time
-	cpu  time.Duration
-	read func() time.Duration
+	wall  time.Time
+	start usage
+	read  func() usage
 }
 
-func newMeter(cpu func() time.Duration) meter { return meter{wall: time.Now(), cpu: cpu(), read: cpu} }
-
-// cpuPerAlert is the CPU time since the start per alert, in microseconds.
-func (m meter) cpuPerAlert(n int) float64 {
-	return float64(m.read()-m.cpu) / float64(time.Microsecond) / float64(max(n, 1))
+// usage is what the processes of a phase used so far.
+type usage struct {
+	cpu time.Duration // this process and the node processes
+	// nodes: the node processes' heap allocations and garbage collections (false with
+	// the nodes in this process, where they cannot be told from the hub's and client's).
+	nodes       bool
+	allocBytes  uint64
+	collections uint64
 }
 
-// util is the share of all cores used since the start, in percent.
-func (m meter) util() float64 {
-	wall := time.Since(m.wall)
-	return 100 * float64(m.read()-m.cpu) / float64(wall) / float64(runtime.NumCPU())
+func newMeter(read func() usage) meter { return meter{wall: time.Now(), start: read(), read: read} }
+
+// record adds the phase's figures per alert for n alerts: name_cpu (µs), name_util (%),
+// and with node processes name_alloc (KB allocated by the nodes) and name_gcs (their
+// collections per 1,000 alerts).
+func (m meter) record(res *results, name string, n int) {
+	end, wall := m.read(), time.Since(m.wall)
+	per := float64(max(n, 1))
+	cpu := end.cpu - m.start.cpu
+	res.add(name+"_cpu", float64(cpu)/float64(time.Microsecond)/per)
+	res.add(name+"_util", 100*float64(cpu)/float64(wall)/float64(runtime.NumCPU()))
+	if end.nodes {
+		res.add(name+"_alloc", float64(end.allocBytes-m.start.allocBytes)/1024/per)
+		res.add(name+"_gcs", 1000*float64(end.collections-m.start.collections)/per)
+	}
 }
 
 // processCPU is the user and system CPU time the process used so far.

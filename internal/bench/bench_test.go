@@ -104,6 +104,18 @@ func benchSmoke(t *testing.T, mode, nodes string) {
 			t.Errorf("figure %s = %v, want positive", name, v)
 		}
 	}
+	// The node processes' allocations and collections, only with node processes:
+	// allocation is positive, a phase may see no collection.
+	for _, phase := range []string{"ingest", "catchup", "e2e"} {
+		alloc, okA := got[phase+"_alloc"]
+		gcs, okG := got[phase+"_gcs"]
+		switch {
+		case nodes == "process" && (!okA || !(alloc > 0) || !okG || gcs < 0):
+			t.Errorf("%s_alloc = %v (present %v), %s_gcs = %v (present %v)", phase, alloc, okA, phase, gcs, okG)
+		case nodes == "inprocess" && (okA || okG):
+			t.Errorf("%s_alloc or _gcs reported with the nodes in the bench's process", phase)
+		}
+	}
 	// Growth per 100k may be 0 at this N (no measurable growth); it must be there.
 	for _, name := range []string{"mem_per_100k", "mem_live_per_100k"} {
 		if v, ok := got[name]; !ok || v < 0 {

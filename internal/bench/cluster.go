@@ -246,22 +246,26 @@ func (c *cluster) members() []*member {
 	return ms
 }
 
-// cpu is the CPU time used so far by this process and the node processes.
-func (c *cluster) cpu() time.Duration {
-	t := processCPU()
+// usage is what this process and the node processes used so far. A node process whose
+// figures cannot be read has exited; the phase fails on that anyway.
+func (c *cluster) usage() usage {
+	u := usage{cpu: processCPU(), nodes: c.opt.nodes == nodesProcess}
 	for _, m := range c.members() {
-		if m.proc != nil {
-			// A node process whose time cannot be read has exited; the phase fails on
-			// that anyway.
-			d, _ := m.proc.cpu()
-			t += d
+		if m.proc == nil {
+			continue
 		}
+		cpu, _ := m.proc.cpu()
+		var r runtimeUsage
+		_ = m.proc.commandJSON("usage", &r)
+		u.cpu += cpu
+		u.allocBytes += r.AllocBytes
+		u.collections += r.Collections
 	}
-	return t
+	return u
 }
 
-// startMeter starts measuring a phase's wall and CPU time, the node processes' included.
-func (c *cluster) startMeter() meter { return newMeter(c.cpu) }
+// startMeter starts measuring a phase.
+func (c *cluster) startMeter() meter { return newMeter(c.usage) }
 
 // profiling names the profiles node processes write in a phase: base paths as given
 // to --cpuprofile and --trace (empty: none), extended with the phase and the node.

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
@@ -44,6 +45,8 @@ const childArg = "-node"
 //	mem               one JSON line of Go runtime memory statistics, then of the live
 //	                  heap after a garbage collection
 //	heap FILE         writes a heap profile to FILE, answers "ok"
+//	usage             one JSON line: bytes allocated on the heap and garbage
+//	                  collections completed since the process started
 //	indexed           one JSON line: whether the node has a search index, the last feed
 //	                  position it indexed and the feed's newest position
 //	profile cpu FILE  starts a CPU profile into FILE, answers "ok"
@@ -115,6 +118,11 @@ func childCommand(ctx context.Context, d *daemon.Daemon, prof *childProfiles, li
 		return string(b), err
 	case "heap":
 		return "ok", writeHeapProfile(arg)
+	case "usage":
+		ms := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
+		metrics.Read(ms)
+		b, err := json.Marshal(runtimeUsage{AllocBytes: ms[0].Value.Uint64(), Collections: ms[1].Value.Uint64()})
+		return string(b), err
 	case "indexed":
 		var p indexPosition
 		if idx := d.Index(); idx != nil {
@@ -194,6 +202,12 @@ type childMem struct {
 	HeapSys      uint64 `json:"heap_sys"`
 	HeapReleased uint64 `json:"heap_released"`
 	Sys          uint64 `json:"sys"`
+}
+
+// runtimeUsage is the answer to "usage".
+type runtimeUsage struct {
+	AllocBytes  uint64 `json:"alloc_bytes"`
+	Collections uint64 `json:"collections"`
 }
 
 // indexPosition is the answer to "indexed".
