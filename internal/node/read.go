@@ -130,25 +130,13 @@ func (n *Node) classify(va *nodev1.VerifiedAlert, origin string) bool {
 // A sealed alert is decrypted with the node's age identity: the feed keeps the envelope
 // as received, so what is stored at rest stays encrypted.
 func (n *Node) decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
-	env := &envelopev1.Envelope{}
-	if err := proto.Unmarshal(e.Envelope, env); err != nil {
-		return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
-	}
-	a := &alertv1.Alert{}
-	if env.GetPayloadType() == envelope.PayloadTypeSealedAlert {
-		sa := &alertv1.SealedAlert{}
-		if err := proto.Unmarshal(env.GetPayload(), sa); err != nil {
-			return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
-		}
-		if n.fed.Load() == nil || n.ageID == nil {
-			return nil, fmt.Errorf("feed entry %d: sealed alert and no age identity", e.Sequence)
-		}
+	env, a, ok := n.decoded.get(e.Sequence, e.Envelope)
+	if !ok {
 		var err error
-		if a, err = decryptAlert(sa.GetCiphertext(), n.ageID); err != nil {
-			return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+		if env, a, err = n.decodeEnvelope(e); err != nil {
+			return nil, err
 		}
-	} else if err := proto.Unmarshal(env.GetPayload(), a); err != nil {
-		return nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+		n.decoded.put(e.Sequence, e.Envelope, env, a)
 	}
 	return &nodev1.VerifiedAlert{
 		Alert: a, Envelope: env, ReceivedAt: timestamppb.New(e.ReceivedAt), Cursor: FormatCursor(e.Sequence), Handling: a.GetHandling(),
@@ -157,6 +145,31 @@ func (n *Node) decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
 			CertificateNotAfter: timestamppb.New(e.Signer.NotAfter),
 		},
 	}, nil
+}
+
+// decodeEnvelope decodes a feed entry's envelope and alert, decrypting a sealed alert.
+func (n *Node) decodeEnvelope(e *feed.Entry) (*envelopev1.Envelope, *alertv1.Alert, error) {
+	env := &envelopev1.Envelope{}
+	if err := proto.Unmarshal(e.Envelope, env); err != nil {
+		return nil, nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+	}
+	a := &alertv1.Alert{}
+	if env.GetPayloadType() == envelope.PayloadTypeSealedAlert {
+		sa := &alertv1.SealedAlert{}
+		if err := proto.Unmarshal(env.GetPayload(), sa); err != nil {
+			return nil, nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+		}
+		if n.fed.Load() == nil || n.ageID == nil {
+			return nil, nil, fmt.Errorf("feed entry %d: sealed alert and no age identity", e.Sequence)
+		}
+		var err error
+		if a, err = decryptAlert(sa.GetCiphertext(), n.ageID); err != nil {
+			return nil, nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+		}
+	} else if err := proto.Unmarshal(env.GetPayload(), a); err != nil {
+		return nil, nil, fmt.Errorf("feed entry %d: %w", e.Sequence, err)
+	}
+	return env, a, nil
 }
 
 // Subscribe sends verified alerts matching req to send: history from the request's
