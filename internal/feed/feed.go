@@ -323,12 +323,21 @@ func (f *Feed) Read(ctx context.Context, start uint64) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read feed: %w", err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256))
+	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(readerHeartbeat))
 	if err != nil {
 		return nil, fmt.Errorf("read feed: %w", err)
 	}
 	return &Reader{f: f, cons: cons, it: it}, nil
 }
+
+// readerHeartbeat is the idle heartbeat of a reader's pulls. The ordered consumer
+// notices a pull the server no longer serves only when two heartbeats are missing,
+// then recreates itself from where it was. With nats.go's default of 5 s a reader
+// stood still for 10 s while the feed grew: seen in the bench, where a catching-up
+// node's search index read nothing for 10 s after the first second
+// (docs/performance.md, "Utilisation dips"). A heartbeat each second bounds such a
+// stall to 2 s, for one small message a second per idle reader.
+const readerHeartbeat = time.Second
 
 // Next blocks until the next entry or until ctx ends.
 func (r *Reader) Next(ctx context.Context) (*Entry, error) {
