@@ -13,8 +13,8 @@ import (
 // related alert ids and the primary language subtag, removes the spaces and hyphens
 // people write inside container numbers and UN/LOCODEs ("CSQU 305438-3", "NL RTM"), the
 // dots and spaces inside HS codes ("2402.20.10") and an "IMO" prefix of IMO numbers,
-// and sets version to 1 when it is 0. Only ASCII letters change case. Normalize is
-// idempotent and accepts nil.
+// sets version to 1 when it is 0, and turns a quantity of -0 into 0. Only ASCII letters
+// change case. Normalize is idempotent and accepts nil.
 func Normalize(a *alertv1.Alert) {
 	if a == nil {
 		return
@@ -104,7 +104,18 @@ func normalizeGoods(g *alertv1.Goods) {
 	g.Species = strings.TrimSpace(g.Species)
 	g.DrugType = strings.TrimSpace(g.DrugType)
 	g.DrugForm = strings.TrimSpace(g.DrugForm)
+	normalizeQuantity(g.QuantityDeclared)
+	normalizeQuantity(g.QuantityFound)
 	normalizeMoney(g.Value)
+}
+
+// normalizeQuantity turns an amount of -0 into 0. Both mean no amount, but protobuf
+// keeps -0 as a value that is set (it is not the zero bit pattern) and writes it, while
+// proto.Clone and Merge drop it: the same alert would compare unequal to its copy.
+func normalizeQuantity(q *alertv1.Quantity) {
+	if q != nil && q.Amount == 0 {
+		q.Amount = 0
+	}
 }
 
 func normalizeMoney(m *alertv1.Money) {
