@@ -173,7 +173,11 @@ func (c *cluster) startNode(ctx context.Context, admin, name, anchor string) (*m
 		env := slices.Clone(c.opt.env)
 		if c.fed != nil {
 			// The leaf server's seed goes to the node's environment only.
-			env = append(env, c.fed.SeedEnv(admin)+"="+string(c.fed.Member(admin).Seed))
+			seed, err := c.fed.SeedEnviron(admin)
+			if err != nil {
+				return nil, err
+			}
+			env = append(env, seed)
 		}
 		if m, err = startNodeProcess(ctx, cfg, env, c.opt.stderr); err != nil {
 			return nil, err

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -53,12 +52,13 @@ func (b *bencher) memoryRun(ctx context.Context, dir string, src *alertSource, n
 		hub = fed.Hub
 		cfg = fed.NodeConfig("NL", nodeDir)
 		// The seed goes to the node's environment only.
-		env = append(slices.Clone(env), fed.SeedEnv("NL")+"="+string(fed.Member("NL").Seed))
+		seed, err := fed.SeedEnviron("NL")
+		if err != nil {
+			return r, err
+		}
+		env = append(slices.Clone(env), seed)
 	}
 	cfg.Log.Level = "warn"
-	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
-		return r, err
-	}
 	p, err := startNodeProcess(ctx, cfg, env, b.stderr)
 	if err != nil {
 		return r, err

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
@@ -232,6 +233,9 @@ func startNodeProcess(ctx context.Context, cfg config.Config, env []string, stde
 		return nil, err
 	}
 	file := strings.TrimSuffix(cfg.DataDir, string(os.PathSeparator)) + ".yaml"
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		return nil, err
 	}

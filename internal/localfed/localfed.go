@@ -188,6 +188,16 @@ func (f *Federation) SetSeedEnv(code string) (unset func(), err error) {
 	return func() { _ = os.Unsetenv(name) }, nil
 }
 
+// SeedEnviron is code's leaf seed as an environment entry (NAME=SEED) for a node
+// started as its own process, which reads it at start.
+func (f *Federation) SeedEnviron(code string) (string, error) {
+	m := f.members[code]
+	if m == nil {
+		return "", fmt.Errorf("localfed: %q is not a member", code)
+	}
+	return f.SeedEnv(code) + "=" + string(m.Seed), nil
+}
+
 // NodeConfig is the configuration of code's node in federation mode under dataDir:
 // loopback listeners on free ports, the manifest, the hub's leafnode URL and the seed's
 // environment variable. StartHub must have run. The trust anchors are the caller's.
