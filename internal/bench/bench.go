@@ -37,6 +37,7 @@ type options struct {
 	verbose     bool
 	cpuProfile  string
 	trace       string
+	allocs      string
 	heapProfile string
 	dir         string
 	settle      time.Duration
@@ -123,6 +124,7 @@ Flags:
 	fs.BoolVar(&opt.json, "json", false, "print the report as JSON")
 	fs.BoolVar(&opt.verbose, "v", false, "log the nodes' info messages to stderr")
 	fs.StringVar(&opt.cpuProfile, "cpuprofile", "", "write a CPU profile of each phase of the first run to FILE with the phase before its extension (cpu.pprof: cpu.ingest.pprof, ...)")
+	fs.StringVar(&opt.allocs, "allocprofile", "", "write heap profiles at the start and the end of each phase of the first run to FILE with the phase (and .start) before its extension, like --cpuprofile; what the phase allocated: go tool pprof -sample_index=alloc_space -base allocs.e2e.A.start.pprof allocs.e2e.A.pprof")
 	fs.StringVar(&opt.trace, "trace", "", "write an execution trace of each phase of the first run to FILE with the phase before its extension, like --cpuprofile (read with go tool trace)")
 	fs.StringVar(&opt.heapProfile, "memprofile", "", "write a heap profile of the memory scenario's node process (first run) to FILE")
 	fs.StringVar(&opt.dir, "dir", "", "directory for the runs' data (default: a new temporary directory, removed at the end)")
@@ -167,7 +169,7 @@ Flags:
 		}
 		opt.scenarios[s] = true
 	}
-	for _, p := range []*string{&opt.cpuProfile, &opt.trace, &opt.heapProfile} {
+	for _, p := range []*string{&opt.cpuProfile, &opt.trace, &opt.allocs, &opt.heapProfile} {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
 			if err != nil {
@@ -243,12 +245,14 @@ func (b *bencher) run(ctx context.Context) (*report, error) {
 	return b.report(), nil
 }
 
-// phase runs f, in the first run under a CPU profile when --cpuprofile is set and
-// under an execution trace when --trace is set: of this process into FILE with the
-// phase's name before the extension, and of each node process into FILE with the
-// phase's and the node's (cpu.e2e.pprof, cpu.e2e.A.pprof, cpu.e2e.B.pprof).
+// phase runs f, in the first run under a CPU profile when --cpuprofile is set, under
+// an execution trace when --trace is set and between two heap profiles when
+// --allocprofile is set: of this process into FILE with the phase's name before the
+// extension, and of each node process into FILE with the phase's and the node's
+// (cpu.e2e.pprof, cpu.e2e.A.pprof, cpu.e2e.B.pprof; allocs.e2e.A.start.pprof and
+// allocs.e2e.A.pprof).
 func (b *bencher) phase(run int, name string, f func() error) (err error) {
-	if run != 0 || (b.opt.cpuProfile == "" && b.opt.trace == "") {
+	if run != 0 || (b.opt.cpuProfile == "" && b.opt.trace == "" && b.opt.allocs == "") {
 		return f()
 	}
 	var stops []func() error
@@ -280,9 +284,16 @@ func (b *bencher) phase(run int, name string, f func() error) (err error) {
 	if err := start(b.opt.trace, trace.Start, trace.Stop); err != nil {
 		return err
 	}
+	if b.opt.allocs != "" {
+		stop, err := startAllocProfile(profilePath(b.opt.allocs, name))
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
+	}
 	if c := b.cluster; c != nil {
 		stops = append(stops, c.stopProfiles)
-		if err := c.profile(profiling{phase: name, cpu: b.opt.cpuProfile, trace: b.opt.trace}); err != nil {
+		if err := c.profile(profiling{phase: name, cpu: b.opt.cpuProfile, trace: b.opt.trace, allocs: b.opt.allocs}); err != nil {
 			return err
 		}
 	}

@@ -59,7 +59,8 @@ func benchSmoke(t *testing.T, mode, nodes string) {
 	args := []string{"--mode", mode, "--nodes", nodes, "--n", "300", "--e2e-n", "200", "--runs", "1", "--rate", "500",
 		"--latency-duration", "400ms", "--floor-duration", "100ms", "--json", "--dir", t.TempDir()}
 	if nodes == "process" {
-		args = append(args, "--cpuprofile", filepath.Join(profiles, "cpu.pprof"), "--trace", filepath.Join(profiles, "trace.out"))
+		args = append(args, "--cpuprofile", filepath.Join(profiles, "cpu.pprof"), "--trace", filepath.Join(profiles, "trace.out"),
+			"--allocprofile", filepath.Join(profiles, "allocs.pprof"))
 	}
 	if code := bench.Run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit code %d\nstderr:\n%s", code, stderr.String())
@@ -75,7 +76,9 @@ func benchSmoke(t *testing.T, mode, nodes string) {
 		// Each phase profiles the bench's process and the node processes running in it:
 		// B starts during catch-up and is profiled from its start.
 		for _, f := range []string{"cpu.ingest.pprof", "cpu.ingest.A.pprof", "cpu.catchup.B.pprof", "cpu.e2e.A.pprof",
-			"cpu.e2e.B.pprof", "trace.latency.out", "trace.latency.A.out", "trace.latency.B.out"} {
+			"cpu.e2e.B.pprof", "trace.latency.out", "trace.latency.A.out", "trace.latency.B.out",
+			"allocs.ingest.start.pprof", "allocs.ingest.pprof", "allocs.e2e.A.start.pprof", "allocs.e2e.A.pprof",
+			"allocs.catchup.B.start.pprof", "allocs.catchup.B.pprof"} {
 			if st, err := os.Stat(filepath.Join(profiles, f)); err != nil || st.Size() == 0 {
 				t.Errorf("profile %s: %v (empty: %v)", f, err, err == nil)
 			}

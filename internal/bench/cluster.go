@@ -272,15 +272,16 @@ func (c *cluster) usage() usage {
 func (c *cluster) startMeter() meter { return newMeter(c.usage) }
 
 // profiling names the profiles node processes write in a phase: base paths as given
-// to --cpuprofile and --trace (empty: none), extended with the phase and the node.
-type profiling struct{ phase, cpu, trace string }
+// to --cpuprofile, --trace and --allocprofile (empty: none), extended with the phase
+// and the node.
+type profiling struct{ phase, cpu, trace, allocs string }
 
 // startProfiles starts the profiles p asks for in the node, if it is a node process.
 func (m *member) startProfiles(p profiling) error {
 	if m.proc == nil || p.phase == "" {
 		return nil
 	}
-	for _, k := range []struct{ kind, base string }{{"cpu", p.cpu}, {"trace", p.trace}} {
+	for _, k := range []struct{ kind, base string }{{"cpu", p.cpu}, {"trace", p.trace}, {"allocs", p.allocs}} {
 		if k.base == "" {
 			continue
 		}

@@ -52,6 +52,8 @@ const childArg = "-node"
 //	                  position it indexed and the feed's newest position
 //	profile cpu FILE  starts a CPU profile into FILE, answers "ok"
 //	profile trace FILE  starts an execution trace into FILE, answers "ok"
+//	profile allocs FILE  writes a heap profile to FILE with ".start" before its
+//	                  extension now and to FILE when the profiles stop, answers "ok"
 //	profile stop      stops the profiles it started, answers "ok"
 func runChild(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("cixbench -node", flag.ContinueOnError)
@@ -142,6 +144,12 @@ func childCommand(ctx context.Context, d *daemon.Daemon, prof *childProfiles, li
 			return "ok", prof.start(file, pprof.StartCPUProfile, pprof.StopCPUProfile)
 		case "trace":
 			return "ok", prof.start(file, trace.Start, trace.Stop)
+		case "allocs":
+			stop, err := startAllocProfile(file)
+			if err == nil {
+				prof.stops = append(prof.stops, stop)
+			}
+			return "ok", err
 		case "stop":
 			return "ok", prof.stop()
 		}
@@ -181,6 +189,16 @@ func stopChild(d *daemon.Daemon, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startAllocProfile writes a heap profile to path with ".start" before its extension
+// and returns the function that writes the one to path: the difference of their
+// alloc_space samples is what was allocated in between.
+func startAllocProfile(path string) (func() error, error) {
+	if err := writeHeapProfile(profilePath(path, "start")); err != nil {
+		return nil, err
+	}
+	return func() error { return writeHeapProfile(path) }, nil
 }
 
 func writeHeapProfile(path string) error {
