@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cix-exchange/cix/internal/bus"
@@ -57,6 +58,11 @@ type Feed struct {
 	stateName  string
 	feedPrefix string
 	quarPrefix string
+
+	// tail is the shared reader of the feed's end while the feed has readers.
+	tailMu      sync.Mutex
+	tail        *tail
+	shareWindow int // entries the tail keeps; shareWindow when 0
 }
 
 // noticeToken follows the feed prefix in the subjects of notices:
@@ -302,32 +308,68 @@ func (f *Feed) State(ctx context.Context) (State, error) {
 }
 
 // Reader iterates the feed in sequence order from a start sequence, then waits for
-// new alerts. It holds a bounded window of messages: a slow reader slows delivery
-// to itself and nothing else.
+// new alerts. It reads with a consumer of its own until it reaches the entries the
+// feed's shared tail holds, then from the tail: readers that follow the feed's end
+// share one consumer. It holds a bounded window of messages: a slow reader slows
+// delivery to itself and nothing else (one that falls out of the tail's window reads
+// on with its own consumer).
 type Reader struct {
 	f    *Feed
-	cons jetstream.Consumer
-	it   jetstream.MessagesContext
+	tail *tail // the shared tail, nil when none could be started
+	next uint64
+	// shared: reading from the tail at arrival index k; otherwise from it.
+	shared bool
+	k      uint64
+	it     jetstream.MessagesContext
 }
 
 // Read starts a reader at sequence start (1 for the oldest). Sequences that no longer
-// exist are skipped by the server; the caller detects the jump from Entry.Sequence.
+// exist are skipped; the caller detects the jump from Entry.Sequence.
 func (f *Feed) Read(ctx context.Context, start uint64) (*Reader, error) {
-	if start == 0 {
-		start = 1
+	r := &Reader{f: f, next: max(start, 1), tail: f.acquireTail(ctx)}
+	if r.share() {
+		return r, nil
 	}
-	cons, err := f.js.OrderedConsumer(ctx, f.feedName, jetstream.OrderedConsumerConfig{
+	if err := r.own(ctx); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// share switches the reader to the tail when the tail holds every entry from its next
+// sequence on.
+func (r *Reader) share() bool {
+	if r.tail == nil {
+		return false
+	}
+	k, ok := r.tail.position(r.next)
+	if !ok {
+		return false
+	}
+	if r.it != nil {
+		r.it.Stop()
+		r.it = nil
+	}
+	r.shared, r.k = true, k
+	return true
+}
+
+// own starts a consumer of the reader's own at its next sequence.
+func (r *Reader) own(ctx context.Context) error {
+	cons, err := r.f.js.OrderedConsumer(ctx, r.f.feedName, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   start,
+		OptStartSeq:   r.next,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read feed: %w", err)
+		return fmt.Errorf("read feed: %w", err)
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(readerHeartbeat))
 	if err != nil {
-		return nil, fmt.Errorf("read feed: %w", err)
+		return fmt.Errorf("read feed: %w", err)
 	}
-	return &Reader{f: f, cons: cons, it: it}, nil
+	r.shared, r.it = false, it
+	return nil
 }
 
 // readerHeartbeat is the idle heartbeat of a reader's pulls. The ordered consumer
@@ -339,21 +381,51 @@ func (f *Feed) Read(ctx context.Context, start uint64) (*Reader, error) {
 // stall to 2 s, for one small message a second per idle reader.
 const readerHeartbeat = time.Second
 
-// Next blocks until the next entry or until ctx ends.
+// Next blocks until the next entry or until ctx ends. The entry is shared with the
+// feed's other readers: it must not be modified.
 func (r *Reader) Next(ctx context.Context) (*Entry, error) {
-	m, err := r.it.Next(jetstream.NextContext(ctx))
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	for {
+		if r.shared {
+			e, err := r.tail.next(ctx, r.k)
+			if err == nil {
+				r.k++
+				r.next = e.Sequence + 1
+				return e, nil
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			// Fell out of the tail's window, or the tail ended: read on alone.
+			if err := r.own(ctx); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		return nil, fmt.Errorf("read feed: %w", err)
+		m, err := r.it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("read feed: %w", err)
+		}
+		md, err := m.Metadata()
+		if err != nil {
+			return nil, fmt.Errorf("read feed: %w", err)
+		}
+		e := r.f.entry(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data())
+		r.next = e.Sequence + 1
+		r.share()
+		return e, nil
 	}
-	md, err := m.Metadata()
-	if err != nil {
-		return nil, fmt.Errorf("read feed: %w", err)
-	}
-	return r.f.entry(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data()), nil
 }
 
 // Close stops the reader.
-func (r *Reader) Close() { r.it.Stop() }
+func (r *Reader) Close() {
+	if r.it != nil {
+		r.it.Stop()
+	}
+	if r.tail != nil {
+		r.f.releaseTail(r.tail)
+		r.tail = nil
+	}
+}
