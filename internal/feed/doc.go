@@ -20,4 +20,8 @@
 // repeat an alert, and positions that expired are reported as gaps. One message per
 // alert id (DiscardNewPerSubject) makes storage idempotent: an alert received twice is
 // stored and delivered once.
+//
+// Readers (Read) that follow the feed's end share one ordered consumer, the tail, which
+// keeps the last entries it received; a reader reads older entries with a consumer of
+// its own until it reaches them.
 package feed
