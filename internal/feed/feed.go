@@ -138,6 +138,20 @@ type Entry struct {
 	AlertID string
 	// SourceSeq is the sequence of the message in the alert stream.
 	SourceSeq uint64
+
+	decoded struct {
+		once sync.Once
+		v    any
+		err  error
+	}
+}
+
+// Decoded returns what decode makes of the entry, calling decode once per entry: the
+// readers that share an entry (those reading from the feed's tail) share its result,
+// which they must not modify, and wait for the first of them to compute it.
+func (e *Entry) Decoded(decode func(*Entry) (any, error)) (any, error) {
+	e.decoded.once.Do(func() { e.decoded.v, e.decoded.err = decode(e) })
+	return e.decoded.v, e.decoded.err
 }
 
 // Write is one verified alert, or notice, to append.

@@ -3,6 +3,8 @@ package feed
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,4 +168,55 @@ func TestReaderWaitsForTail(t *testing.T) {
 	}
 	appendN(t, f, 1, 1)
 	readUpTo(t, r, 1, 1)
+}
+
+// TestSharedEntryDecodedOnce: readers of the tail get the same entry, and decode it
+// once between them, however many ask at the same time.
+func TestSharedEntryDecodedOnce(t *testing.T) {
+	f := openTestFeed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	readers := make([]*Reader, 3)
+	for i := range readers {
+		r, err := f.Read(ctx, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		readers[i] = r
+	}
+	appendN(t, f, 1, 1)
+	var decodes atomic.Int32
+	decode := func(e *Entry) (any, error) {
+		decodes.Add(1)
+		return "decoded " + e.ID, nil
+	}
+	entries := make([]*Entry, len(readers))
+	got := make([]any, len(readers))
+	var wg sync.WaitGroup
+	for i, r := range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e, err := r.Next(ctx)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			entries[i] = e
+			got[i], _ = e.Decoded(decode)
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	for i := range readers {
+		if entries[i] != entries[0] || got[i] != "decoded a1" {
+			t.Fatalf("reader %d: entry %p, decoded %v; reader 0: %p", i, entries[i], got[i], entries[0])
+		}
+	}
+	if n := decodes.Load(); n != 1 {
+		t.Fatalf("decoded %d times, want once", n)
+	}
 }

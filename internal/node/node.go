@@ -66,7 +66,6 @@ type Node struct {
 	revocations *revocation.Service
 	fed         atomic.Pointer[federation.Manifest] // nil: the shared stream
 	ageID       *age.X25519Identity                 // reads alerts sealed to this administration; nil without one
-	decoded     decodedCache                        // the last feed entries decoded, shared by the feed's readers
 	log         *slog.Logger
 	now         func() time.Time
 	workers     int

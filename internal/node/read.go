@@ -130,14 +130,11 @@ func (n *Node) classify(va *nodev1.VerifiedAlert, origin string) bool {
 // A sealed alert is decrypted with the node's age identity: the feed keeps the envelope
 // as received, so what is stored at rest stays encrypted.
 func (n *Node) decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
-	env, a, ok := n.decoded.get(e.Sequence, e.Envelope)
-	if !ok {
-		var err error
-		if env, a, err = n.decodeEnvelope(e); err != nil {
-			return nil, err
-		}
-		n.decoded.put(e.Sequence, e.Envelope, env, a)
+	v, err := e.Decoded(n.decodeShared)
+	if err != nil {
+		return nil, err
 	}
+	env, a := v.(decoded).env, v.(decoded).a
 	return &nodev1.VerifiedAlert{
 		Alert: a, Envelope: env, ReceivedAt: timestamppb.New(e.ReceivedAt), Cursor: FormatCursor(e.Sequence), Handling: a.GetHandling(),
 		Signer: &nodev1.Signer{
@@ -145,6 +142,23 @@ func (n *Node) decodeEntry(e *feed.Entry) (*nodev1.VerifiedAlert, error) {
 			CertificateNotAfter: timestamppb.New(e.Signer.NotAfter),
 		},
 	}, nil
+}
+
+// decoded is a feed entry's envelope and alert, decoded once for the readers that
+// share the entry (feed.Entry.Decoded): each subscriber, the search index and the
+// watchlists at the feed's end decode, and decrypt, an alert once instead of once each.
+// Each reader still gets its own VerifiedAlert around these messages, and nothing may
+// modify them (no code does: a reclassification is set on the VerifiedAlert, and
+// filters clone the alert they change). Proto messages are safe for concurrent
+// reading, marshalling included.
+type decoded struct {
+	env *envelopev1.Envelope
+	a   *alertv1.Alert
+}
+
+func (n *Node) decodeShared(e *feed.Entry) (any, error) {
+	env, a, err := n.decodeEnvelope(e)
+	return decoded{env: env, a: a}, err
 }
 
 // decodeEnvelope decodes a feed entry's envelope and alert, decrypting a sealed alert.
