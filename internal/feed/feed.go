@@ -403,6 +403,9 @@ func (r *Reader) Next(ctx context.Context) (*Entry, error) {
 			e, err := r.tail.next(ctx, r.k)
 			if err == nil {
 				r.k++
+				if e.Sequence < r.next {
+					continue // the tail started before this reader's start
+				}
 				r.next = e.Sequence + 1
 				return e, nil
 			}

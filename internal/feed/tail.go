@@ -29,12 +29,13 @@ type tail struct {
 	stop   func()
 
 	mu    sync.Mutex
-	start uint64   // the first sequence the tail's consumer was asked for
-	ring  []*Entry // entry k (in arrival order) at ring[k%window]
-	n     uint64   // entries received
-	wake  chan struct{}
-	err   error // why the tail ended; nil while it runs
-	refs  int   // readers holding the tail
+	start uint64        // the first sequence the tail's consumer was asked for
+	ring  []*Entry      // entry k (in arrival order) at ring[k%window]
+	n     uint64        // entries received
+	wake  chan struct{} // closed when an entry arrives or the tail ends, if waited on
+	woken bool          // wake has a reader waiting on it
+	err   error         // why the tail ended; nil while it runs
+	refs  int           // readers holding the tail
 }
 
 // acquireTail returns the running tail with one more reference, starting one at the
@@ -114,8 +115,10 @@ func (t *tail) run(f *Feed, it jetstream.MessagesContext) {
 			t.ring[t.n%uint64(t.window)] = e
 			t.n++
 		}
-		close(t.wake)
-		t.wake = make(chan struct{})
+		if t.woken {
+			close(t.wake)
+			t.wake, t.woken = make(chan struct{}), false
+		}
 		t.mu.Unlock()
 		if err != nil {
 			it.Stop()
@@ -169,6 +172,7 @@ func (t *tail) next(ctx context.Context, k uint64) (*Entry, error) {
 			return nil, err
 		}
 		wake := t.wake
+		t.woken = true
 		t.mu.Unlock()
 		select {
 		case <-wake:

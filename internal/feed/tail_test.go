@@ -220,3 +220,20 @@ func TestSharedEntryDecodedOnce(t *testing.T) {
 		t.Fatalf("decoded %d times, want once", n)
 	}
 }
+
+// TestReaderStartsAheadOfTail: a reader asked to start at a position the feed has not
+// reached yet gets nothing before it, as with a consumer of its own.
+func TestReaderStartsAheadOfTail(t *testing.T) {
+	f := openTestFeed(t)
+	appendN(t, f, 1, 2)
+	r, err := f.Read(context.Background(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if !r.shared {
+		t.Fatal("the reader does not share the tail")
+	}
+	appendN(t, f, 3, 7)
+	readUpTo(t, r, 5, 7)
+}
