@@ -85,7 +85,8 @@ func NewIndexer(idx *Index, feed Feed, o IndexerOptions) *Indexer {
 }
 
 // ReceiverState is implemented by a feed whose node can tell whether its receiver is
-// behind the alert stream (node.Node): while it is, the indexer yields.
+// behind the alert stream (node.Node): while it is, the indexer writes the larger
+// transactions of a replay.
 type ReceiverState interface {
 	ReceiverBehind() bool
 }
@@ -244,18 +245,11 @@ func (ix *Indexer) follow(ctx context.Context) error {
 		if len(batch) == 0 && cursor == ix.idx.Cursor() {
 			continue
 		}
-		began := time.Now()
+		// The indexer does not pause while the receiver is behind: with a node per
+		// process the pause left the cores idle, and the receiver stored no faster
+		// for it (docs/performance.md, "The indexer no longer pauses").
 		if _, err := ix.idx.apply(ctx, batch, cursor); err != nil {
 			return err
-		}
-		// The node's receiver is behind: verifying and storing what it receives comes
-		// first. Pausing as long as the transaction took leaves it most of the CPU the
-		// indexer would take; the index catches up once the receiver has.
-		if ix.receiverBehind() {
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Since(began)):
-			}
 		}
 	}
 	return <-subErr
