@@ -2,6 +2,7 @@ package feed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -82,7 +83,7 @@ func (f *Feed) acquireTail(ctx context.Context) *tail {
 	return t
 }
 
-// release drops a reader's reference; the last one stops the tail.
+// releaseTail drops a reader's reference to t; the last one stops it.
 func (f *Feed) releaseTail(t *tail) {
 	f.tailMu.Lock()
 	defer f.tailMu.Unlock()
@@ -150,7 +151,7 @@ func (t *tail) position(next uint64) (k uint64, ok bool) {
 }
 
 // errFellBehind ends a reader's use of the tail: its next entry left the window.
-var errFellBehind = fmt.Errorf("fell behind the feed's shared tail")
+var errFellBehind = errors.New("fell behind the feed's shared tail")
 
 // next returns the entry at arrival index k, waiting for it until ctx ends. It fails
 // with errFellBehind when the entry is no longer kept, and with the tail's error when
