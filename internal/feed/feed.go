@@ -371,19 +371,42 @@ func (r *Reader) share() bool {
 
 // own starts a consumer of the reader's own at its next sequence.
 func (r *Reader) own(ctx context.Context) error {
-	cons, err := r.f.js.OrderedConsumer(ctx, r.f.feedName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   r.next,
-	})
+	it, err := r.f.follow(ctx, r.next)
 	if err != nil {
-		return fmt.Errorf("read feed: %w", err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(readerHeartbeat))
-	if err != nil {
-		return fmt.Errorf("read feed: %w", err)
+		return err
 	}
 	r.shared, r.it = false, it
 	return nil
+}
+
+// follow reads the feed from sequence start with an ordered consumer, as the tail
+// and each reader with a consumer of its own do.
+func (f *Feed) follow(ctx context.Context, start uint64) (jetstream.MessagesContext, error) {
+	cons, err := f.js.OrderedConsumer(ctx, f.feedName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:   start,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(readerHeartbeat))
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	return it, nil
+}
+
+// next reads the next message of it as a feed entry.
+func (f *Feed) next(ctx context.Context, it jetstream.MessagesContext) (*Entry, error) {
+	m, err := it.Next(jetstream.NextContext(ctx))
+	if err != nil {
+		return nil, err
+	}
+	md, err := m.Metadata()
+	if err != nil {
+		return nil, err
+	}
+	return f.entry(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data()), nil
 }
 
 // readerHeartbeat is the idle heartbeat of a reader's pulls. The ordered consumer
@@ -418,18 +441,13 @@ func (r *Reader) Next(ctx context.Context) (*Entry, error) {
 			}
 			continue
 		}
-		m, err := r.it.Next(jetstream.NextContext(ctx))
+		e, err := r.f.next(ctx, r.it)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			return nil, fmt.Errorf("read feed: %w", err)
 		}
-		md, err := m.Metadata()
-		if err != nil {
-			return nil, fmt.Errorf("read feed: %w", err)
-		}
-		e := r.f.entry(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data())
 		r.next = e.Sequence + 1
 		r.share()
 		return e, nil

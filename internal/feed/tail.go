@@ -62,14 +62,7 @@ func (f *Feed) acquireTail(ctx context.Context) *tail {
 		return nil
 	}
 	start := st.Last + 1
-	cons, err := f.js.OrderedConsumer(ctx, f.feedName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   start,
-	})
-	if err != nil {
-		return nil
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(256), jetstream.PullHeartbeat(readerHeartbeat))
+	it, err := f.follow(ctx, start)
 	if err != nil {
 		return nil
 	}
@@ -101,14 +94,7 @@ func (f *Feed) releaseTail(t *tail) {
 
 func (t *tail) run(f *Feed, it jetstream.MessagesContext) {
 	for {
-		m, err := it.Next()
-		var e *Entry
-		if err == nil {
-			var md *jetstream.MsgMetadata
-			if md, err = m.Metadata(); err == nil {
-				e = f.entry(m.Subject(), md.Sequence.Stream, md.Timestamp, m.Headers(), m.Data())
-			}
-		}
+		e, err := f.next(context.Background(), it)
 		t.mu.Lock()
 		if err != nil {
 			t.err = fmt.Errorf("feed tail: %w", err)

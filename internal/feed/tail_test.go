@@ -21,6 +21,17 @@ func openTestFeed(t *testing.T) *Feed {
 	return f
 }
 
+// read starts a reader at start, closed when the test ends.
+func read(t *testing.T, f *Feed, start uint64) *Reader {
+	t.Helper()
+	r, err := f.Read(context.Background(), start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
 func appendN(t *testing.T, f *Feed, from, to int) {
 	t.Helper()
 	var ws []Write
@@ -65,18 +76,10 @@ func TestReadersShareTail(t *testing.T) {
 	f := openTestFeed(t)
 	ctx := context.Background()
 	appendN(t, f, 1, 10)
-	history, err := f.Read(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer history.Close()
+	history := read(t, f, 1)
 	var live []*Reader
 	for range 3 {
-		r, err := f.Read(ctx, 11)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
+		r := read(t, f, 11)
 		if !r.shared {
 			t.Fatal("a reader at the feed's end has a consumer of its own")
 		}
@@ -116,12 +119,7 @@ func TestReadersShareTail(t *testing.T) {
 func TestSlowReaderReadsAlone(t *testing.T) {
 	f := openTestFeed(t)
 	f.shareWindow = 4
-	ctx := context.Background()
-	slow, err := f.Read(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slow.Close()
+	slow := read(t, f, 1)
 	if !slow.shared {
 		t.Fatal("a reader of an empty feed has a consumer of its own")
 	}
@@ -156,11 +154,7 @@ func TestSlowReaderReadsAlone(t *testing.T) {
 // context ends, and gets the entry written meanwhile.
 func TestReaderWaitsForTail(t *testing.T) {
 	f := openTestFeed(t)
-	r, err := f.Read(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := read(t, f, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := r.Next(ctx); err != context.DeadlineExceeded {
@@ -178,11 +172,7 @@ func TestSharedEntryDecodedOnce(t *testing.T) {
 	defer cancel()
 	readers := make([]*Reader, 3)
 	for i := range readers {
-		r, err := f.Read(ctx, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
+		r := read(t, f, 1)
 		readers[i] = r
 	}
 	appendN(t, f, 1, 1)
@@ -226,11 +216,7 @@ func TestSharedEntryDecodedOnce(t *testing.T) {
 func TestReaderStartsAheadOfTail(t *testing.T) {
 	f := openTestFeed(t)
 	appendN(t, f, 1, 2)
-	r, err := f.Read(context.Background(), 5)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := read(t, f, 5)
 	if !r.shared {
 		t.Fatal("the reader does not share the tail")
 	}
