@@ -59,6 +59,13 @@ type Feed struct {
 	feedPrefix string
 	quarPrefix string
 
+	// ids is where each alert and notice is; writeMu makes Append and the table's
+	// updates one writer at a time.
+	ids       *ids
+	writeMu   sync.Mutex
+	maxAge    time.Duration
+	sinceDrop int // ids written since the table last dropped expired entries
+
 	// tail is the shared reader of the feed's end while the feed has readers.
 	tailMu      sync.Mutex
 	tail        *tail
@@ -66,8 +73,13 @@ type Feed struct {
 }
 
 // noticeToken follows the feed prefix in the subjects of notices:
-// cix.feed.<node>.notice.<notice id>, beside the alerts' cix.feed.<node>.<alert id>.
+// cix.feed.<node>.notice.<notice id>, beside the alerts' cix.feed.<node>.alert.
 const noticeToken = "notice."
+
+// alertToken follows the feed prefix in the subject of every alert; the alert's id is
+// its message id (header Nats-Msg-Id). Feeds written by earlier versions have alerts
+// under cix.feed.<node>.<alert id> as well.
+const alertToken = "alert"
 
 // Open creates or updates the node's streams.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error) {
@@ -76,23 +88,22 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 	}
 	token := strings.ToUpper(strings.ReplaceAll(cfg.Node, "-", "_"))
 	f := &Feed{
-		js: js, node: cfg.Node,
+		js: js, node: cfg.Node, ids: newIDs(), maxAge: cfg.MaxAge,
 		feedName: "CIX_FEED_" + token, quarName: "CIX_QUARANTINE_" + token, stateName: "CIX_STATE_" + token,
 		feedPrefix: "cix.feed." + cfg.Node + ".", quarPrefix: "cix.quarantine." + cfg.Node + ".",
 	}
 	var err error
 	f.feed, err = bus.EnsureStream(ctx, js, jetstream.StreamConfig{
-		Name:                 f.feedName,
-		Description:          "cix verified alerts received by node " + cfg.Node,
-		Subjects:             []string{f.feedPrefix + "*", f.feedPrefix + noticeToken + "*"},
-		Storage:              jetstream.FileStorage,
-		Replicas:             cfg.Replicas,
-		MaxAge:               cfg.MaxAge,
-		MaxMsgsPerSubject:    1,
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		// The per-subject limit makes ids unique; a short window keeps the server
-		// from holding every id of a bulk load in memory.
+		Name:        f.feedName,
+		Description: "cix verified alerts received by node " + cfg.Node,
+		Subjects:    []string{f.feedPrefix + "*", f.feedPrefix + noticeToken + "*"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.MaxAge,
+		Discard:     jetstream.DiscardNew,
+		// The id table (ids) makes ids unique; the window only absorbs a write still
+		// in flight when its batch is retried. A short one keeps the server from
+		// holding every id of a bulk load in memory.
 		Duplicates:  5 * time.Second,
 		AllowDirect: true,
 	})
@@ -112,6 +123,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Feed, error
 		return nil, fmt.Errorf("open quarantine %s: %w", f.quarName, err)
 	}
 	if err := f.openState(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := f.loadIDs(ctx); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -166,66 +180,96 @@ type Write struct {
 }
 
 // Append stores verified alerts and notices in order and waits until all are
-// acknowledged. An id already in the feed is not stored again. It returns how many were
-// new.
+// acknowledged. An id already in the feed is not stored again, however long ago it was
+// stored (the id table), nor twice within one call (the stream's duplicate window, on
+// the message id). It returns how many were new.
+//
+// After a failed Append the feed may hold some of the writes (their acknowledgement
+// lost): the next Append first reads what the feed holds beyond the id table.
 func (f *Feed) Append(ctx context.Context, ws []Write) (int, error) {
-	p, err := f.startAppend(ws)
-	if err != nil {
-		return 0, err
-	}
-	return p.wait(ctx)
-}
-
-// appending is a started Append: the writes are sent, their acknowledgements not yet
-// read.
-type appending struct {
-	futures []jetstream.PubAckFuture
-}
-
-// startAppend sends the writes of Append without waiting for the stream's
-// acknowledgements; wait reads them.
-func (f *Feed) startAppend(ws []Write) (*appending, error) {
-	p := &appending{futures: make([]jetstream.PubAckFuture, len(ws))}
-	for i, w := range ws {
-		m := &nats.Msg{Subject: f.feedPrefix + w.ID, Data: w.Envelope, Header: make(nats.Header, 7)}
-		if w.Notice {
-			m.Subject = f.feedPrefix + noticeToken + w.ID
-			m.Header.Set(HeaderAlertID, w.AlertID)
+	f.writeMu.Lock()
+	defer f.writeMu.Unlock()
+	if f.ids.stale {
+		if err := f.loadIDs(ctx); err != nil {
+			return 0, fmt.Errorf("append to feed: %w", err)
 		}
-		m.Header.Set(HeaderAdministration, w.Signer.Administration)
-		m.Header.Set(HeaderNode, w.Signer.Node)
-		m.Header.Set(HeaderKeyID, w.Signer.KeyID)
-		m.Header.Set(HeaderNotAfter, w.Signer.NotAfter.UTC().Format(time.RFC3339))
-		m.Header.Set(HeaderSourceSeq, strconv.FormatUint(w.SourceSeq, 10))
-		fut, err := f.js.PublishMsgAsync(m, jetstream.WithMsgID(w.ID), jetstream.WithExpectStream(f.feedName), jetstream.WithStallWait(stallWait))
+		f.ids.stale = false
+	}
+	keys := make([]string, 0, len(ws))
+	futures := make([]jetstream.PubAckFuture, 0, len(ws))
+	for _, w := range ws {
+		k := key(w.ID, w.Notice)
+		held, err := f.lookup(ctx, k)
 		if err != nil {
-			return nil, fmt.Errorf("append to feed: %w", err)
+			return 0, fmt.Errorf("append to feed: %w", err)
 		}
-		p.futures[i] = fut
+		if held != nil {
+			continue
+		}
+		fut, err := f.js.PublishMsgAsync(f.message(w), jetstream.WithMsgID(k), jetstream.WithExpectStream(f.feedName), jetstream.WithStallWait(stallWait))
+		if err != nil {
+			f.ids.stale = len(futures) > 0
+			return 0, fmt.Errorf("append to feed: %w", err)
+		}
+		keys, futures = append(keys, k), append(futures, fut)
 	}
-	return p, nil
-}
-
-// wait waits for every write's acknowledgement and returns how many were new. An id
-// already in the feed is refused by the one-message-per-subject limit: that is the
-// idempotence we want, not a failure.
-func (p *appending) wait(ctx context.Context) (int, error) {
 	added := 0
-	for _, fut := range p.futures {
+	holder := f.keyAt(ctx)
+	for i, fut := range futures {
 		select {
 		case a := <-fut.Ok():
+			f.ids.put(keys[i], a.Sequence, holder)
 			if !a.Duplicate {
 				added++
 			}
 		case err := <-fut.Err():
-			if !bus.IsSubjectTaken(err) {
-				return 0, fmt.Errorf("append to feed: %w", err)
-			}
+			f.ids.stale = true
+			return 0, fmt.Errorf("append to feed: %w", err)
 		case <-ctx.Done():
+			f.ids.stale = true
 			return 0, ctx.Err()
 		}
 	}
+	f.dropExpired(ctx, added)
 	return added, nil
+}
+
+// message is the feed message of w: the envelope as received, with the signer and the
+// source sequence in headers.
+func (f *Feed) message(w Write) *nats.Msg {
+	m := &nats.Msg{Subject: f.feedPrefix + alertToken, Data: w.Envelope, Header: make(nats.Header, 8)}
+	if w.Notice {
+		m.Subject = f.feedPrefix + noticeToken + w.ID
+		m.Header.Set(HeaderAlertID, w.AlertID)
+	}
+	m.Header.Set(HeaderAdministration, w.Signer.Administration)
+	m.Header.Set(HeaderNode, w.Signer.Node)
+	m.Header.Set(HeaderKeyID, w.Signer.KeyID)
+	m.Header.Set(HeaderNotAfter, w.Signer.NotAfter.UTC().Format(time.RFC3339))
+	m.Header.Set(HeaderSourceSeq, strconv.FormatUint(w.SourceSeq, 10))
+	return m
+}
+
+// dropEvery is how many new entries the feed writes between two passes that drop the
+// id table's expired entries, when the feed has a MaxAge.
+const dropEvery = 1 << 16
+
+// dropExpired forgets, every dropEvery new entries, the ids of entries the stream has
+// expired (MaxAge): without it the table would grow with every alert ever received.
+// A failure leaves them for the next pass; a lookup confirms every entry anyway.
+func (f *Feed) dropExpired(ctx context.Context, added int) {
+	if f.maxAge <= 0 {
+		return
+	}
+	if f.sinceDrop += added; f.sinceDrop < dropEvery {
+		return
+	}
+	st, err := f.State(ctx)
+	if err != nil {
+		return
+	}
+	f.sinceDrop = 0
+	f.ids.drop(st.First)
 }
 
 // stallWait is how long an asynchronous write waits for a free slot in the connection's
@@ -263,14 +307,14 @@ func (f *Feed) writeAll(ctx context.Context, msgs []*nats.Msg, opts [][]jetstrea
 
 // Get returns the feed entry of an alert id (never a notice's).
 func (f *Feed) Get(ctx context.Context, id string) (*Entry, error) {
-	m, err := f.feed.GetLastMsgForSubject(ctx, f.feedPrefix+id)
+	e, err := f.lookup(ctx, key(id, false))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, ErrNotFound
-		}
-		return nil, fmt.Errorf("get from feed: %w", err)
+		return nil, err
 	}
-	return f.entry(m.Subject, m.Sequence, m.Time, m.Header, m.Data), nil
+	if e == nil {
+		return nil, ErrNotFound
+	}
+	return e, nil
 }
 
 // At returns the feed entry at sequence seq (an alert's or a notice's), or ErrNotFound
@@ -289,11 +333,7 @@ func (f *Feed) At(ctx context.Context, seq uint64) (*Entry, error) {
 func (f *Feed) entry(subject string, seq uint64, t time.Time, h nats.Header, data []byte) *Entry {
 	notAfter, _ := time.Parse(time.RFC3339, h.Get(HeaderNotAfter))
 	src, _ := strconv.ParseUint(h.Get(HeaderSourceSeq), 10, 64)
-	id := strings.TrimPrefix(subject, f.feedPrefix)
-	noticeID, notice := strings.CutPrefix(id, noticeToken)
-	if notice {
-		id = noticeID
-	}
+	id, notice := f.entryID(subject, h)
 	return &Entry{
 		Sequence: seq, ID: id, Envelope: data, ReceivedAt: t, SourceSeq: src,
 		Notice: notice, AlertID: h.Get(HeaderAlertID),
