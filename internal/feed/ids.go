@@ -169,6 +169,9 @@ func (f *Feed) loadIDs(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("feed ids: %w", err)
 	}
+	if cons.CachedInfo().NumPending == 0 {
+		return nil // the entries after start were deleted
+	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(4096), jetstream.PullHeartbeat(readerHeartbeat))
 	if err != nil {
 		return fmt.Errorf("feed ids: %w", err)

@@ -126,6 +126,27 @@ func TestAppendAfterLostAck(t *testing.T) {
 	appendAgain(t, f, 4, 4)
 }
 
+// TestLoadIDsAfterDeletedEntries: bringing the table up to date returns when the
+// entries after its last position were deleted, rather than waiting for one.
+func TestLoadIDsAfterDeletedEntries(t *testing.T) {
+	f := openTestFeed(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	appendN(t, f, 1, 3)
+	for seq := uint64(2); seq <= 3; seq++ {
+		if err := f.feed.DeleteMsg(ctx, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.ids.last, f.ids.stale = 1, true
+	if n, err := f.Append(ctx, []Write{{ID: "a4", Envelope: []byte("alert 4")}}); err != nil || n != 1 {
+		t.Fatalf("append: %d new, %v; want 1", n, err)
+	}
+	if _, err := f.Get(ctx, "a2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of a deleted alert: %v", err)
+	}
+}
+
 // TestExpiredIDStoredAgain: an alert whose entry the stream no longer holds (expired
 // by MaxAge, here deleted) is not found and is stored again when received again, as
 // when the feed had a subject per alert; drop forgets such entries.
