@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"filippo.io/age"
 	"github.com/cix-exchange/cix/internal/attach"
 	"github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/nats-io/nats-server/v2/server"
@@ -82,9 +82,9 @@ func startFed(t *testing.T) *fed {
 		t.Fatal(err)
 	}
 	f.m = m
-	hubLeaf := freePort(t)
+	hubLeaf := freeport.MustPort()
 	conf, err := federation.HubConfig(m, federation.HubOptions{
-		ClientListen:   "127.0.0.1:" + strconv.Itoa(freePort(t)),
+		ClientListen:   "127.0.0.1:" + strconv.Itoa(freeport.MustPort()),
 		LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
 	})
 	if err != nil {
@@ -133,7 +133,7 @@ func (f *fed) startLeaf(code, seed string, priv nkeys.KeyPair, hubLeaf int) {
 	privPub, _ := priv.PublicKey()
 	conf, err := federation.LeafConfig(f.m, code, federation.LeafOptions{
 		HubURLs:      []string{"nats-leaf://127.0.0.1:" + strconv.Itoa(hubLeaf)},
-		ClientListen: "127.0.0.1:" + strconv.Itoa(freePort(f.t)),
+		ClientListen: "127.0.0.1:" + strconv.Itoa(freeport.MustPort()),
 		StoreDir:     filepath.Join(dir, "jetstream"),
 		NkeySeed:     seed,
 		PrivateNkey:  privPub,
@@ -281,16 +281,6 @@ func total(m map[string]uint64) (n uint64) {
 		n += c
 	}
 	return n
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // eventually calls fn every 50 ms until it returns nil, failing the test after wait.

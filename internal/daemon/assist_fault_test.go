@@ -16,6 +16,7 @@ import (
 
 	"github.com/cix-exchange/cix/internal/assist"
 	fed "github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	pb "github.com/cix-exchange/cix/internal/gen/cix/assistance/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
@@ -320,7 +321,7 @@ func startFedCixd(t *testing.T, f *fedNet, code string) (*cixdProcess, pb.Assist
 	if err := os.WriteFile(file, []byte(y.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	natsAddr := freeAddr(t)
+	natsAddr := freeport.MustAddr()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

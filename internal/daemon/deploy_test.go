@@ -28,6 +28,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	fed "github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
@@ -132,7 +133,7 @@ func startDeploy(t *testing.T) *deployNet {
 	for _, h := range hubNames {
 		host := h + ".cix.example"
 		for _, p := range []string{"4222", "6222", "7422"} {
-			d.addr[host+":"+p] = "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
+			d.addr[host+":"+p] = "127.0.0.1:" + strconv.Itoa(freeport.MustPort())
 		}
 	}
 	for _, h := range hubNames {
@@ -398,7 +399,7 @@ func (d *deployNet) startLeaf(code string) {
 	srv, err := natsembed.StartFile(file, func(o *server.Options) {
 		listen := net.JoinHostPort(o.Host, strconv.Itoa(o.Port))
 		if _, ok := d.addr[service+"/"+listen]; !ok {
-			d.addr[service+"/"+listen] = "127.0.0.1:" + strconv.Itoa(freeTCPPort(t))
+			d.addr[service+"/"+listen] = "127.0.0.1:" + strconv.Itoa(freeport.MustPort())
 		}
 		h, p, _ := net.SplitHostPort(d.addr[service+"/"+listen])
 		o.Host = h

@@ -12,6 +12,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	fed "github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -74,8 +75,8 @@ func TestFederatedExternalLeafPrivateAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	leafConf, err := fed.LeafConfig(m, "NL", fed.LeafOptions{
-		HubURLs:      []string{"nats-leaf://127.0.0.1:" + strconv.Itoa(freeTCPPort(t))}, // no hub: not needed here
-		ClientListen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)),
+		HubURLs:      []string{"nats-leaf://127.0.0.1:" + strconv.Itoa(freeport.MustPort())}, // no hub: not needed here
+		ClientListen: "127.0.0.1:" + strconv.Itoa(freeport.MustPort()),
 		StoreDir:     filepath.Join(dir, "leaf"), NkeySeedEnv: "CIX_TEST_EXTLEAF_SEED_NL", PrivateNkey: ppub,
 	})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/bus"
+	"github.com/cix-exchange/cix/internal/freeport"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/vault"
@@ -128,7 +129,7 @@ func TestSIGKILLDuringBulkPublish(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts node processes")
 	}
-	dir, natsAddr := filepath.Join(t.TempDir(), "NL"), freeAddr(t)
+	dir, natsAddr := filepath.Join(t.TempDir(), "NL"), freeport.MustAddr()
 	const n = 10000
 	alerts := make([]*alertv1.Alert, n)
 	for i := range alerts {

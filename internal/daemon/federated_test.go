@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	fed "github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
@@ -123,15 +123,15 @@ func startFedNet(t *testing.T, opts ...fedOption) *fedNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubLeaf := freeTCPPort(t)
+	hubLeaf := freeport.MustPort()
 	hub, err := fed.HubConfig(m, fed.HubOptions{
-		ClientListen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)), LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
+		ClientListen: "127.0.0.1:" + strconv.Itoa(freeport.MustPort()), LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.anchors, f.manifest, f.hubOpts = anchors, man.String(), fed.HubOptions{
-		ClientListen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)), LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
+		ClientListen: "127.0.0.1:" + strconv.Itoa(freeport.MustPort()), LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
 	}
 	f.secretariat, f.secretariatP = filepath.Join(f.dir, "secretariat.key"), filepath.Join(f.dir, "secretariat.pub")
 	if _, err := fed.GenerateSecretariatKey(f.secretariat, f.secretariatP); err != nil {
@@ -175,16 +175,6 @@ func startFedNet(t *testing.T, opts ...fedOption) *fedNet {
 	}
 	f.waitLeaves(len(codes))
 	return f
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (f *fedNet) startHub() {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/freeport"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -157,7 +158,7 @@ func grpcServing(t *testing.T, n *testNode) healthpb.HealthCheckResponse_Serving
 }
 
 func TestHealthFollowsNATS(t *testing.T) {
-	addr, store := freeAddr(t), filepath.Join(t.TempDir(), "nats")
+	addr, store := freeport.MustAddr(), filepath.Join(t.TempDir(), "nats")
 	startServer := func() func() {
 		s, err := natsembed.Start(natsembed.Options{Name: "hub", StoreDir: store, Listen: addr})
 		if err != nil {

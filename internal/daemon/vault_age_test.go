@@ -14,6 +14,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/daemon"
 	fed "github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/natsembed"
@@ -71,7 +72,7 @@ func TestFederatedAgeIdentityFromVault(t *testing.T) {
 		writeFile(t, f, b.String())
 		return f
 	}
-	hubLeaf := freeTCPPort(t)
+	hubLeaf := freeport.MustPort()
 	nodeCfg := func(admin, manifestFile string) config.Config {
 		cfg := config.Default()
 		cfg.Administration, cfg.Node, cfg.DataDir = admin, "n1", filepath.Join(t.TempDir(), admin)
@@ -106,7 +107,7 @@ func TestFederatedAgeIdentityFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	hub, err := fed.HubConfig(m, fed.HubOptions{
-		ClientListen: "127.0.0.1:" + strconv.Itoa(freeTCPPort(t)), LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
+		ClientListen: "127.0.0.1:" + strconv.Itoa(freeport.MustPort()), LeafnodeListen: "127.0.0.1:" + strconv.Itoa(hubLeaf),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -94,17 +94,6 @@ func signer(t testing.TB, seed string) nats.SignatureHandler {
 	return kp.Sign
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // fed is a federation of embedded servers: one hub started from the configuration
 // HubConfig generates, and one leaf per member started from LeafConfig's, each with its
 // own store and domain, on loopback ports picked here (fixed, so that a restarted server
@@ -142,7 +131,7 @@ func startFed(t *testing.T, edit func(string) string) *fed {
 // startFedOf is startFed for the manifest m.
 func startFedOf(t *testing.T, m *federation.Manifest, seeds map[string]string, edit func(string) string) *fed {
 	t.Helper()
-	f := &fed{t: t, m: m, seeds: seeds, dir: t.TempDir(), hubLeaf: freePort(t), hubPort: freePort(t), leaves: map[string]*leaf{}}
+	f := &fed{t: t, m: m, seeds: seeds, dir: t.TempDir(), hubLeaf: freeport.MustPort(), hubPort: freeport.MustPort(), leaves: map[string]*leaf{}}
 	f.hubFile = filepath.Join(f.dir, "hub.conf")
 	f.writeHubConfig(edit)
 	f.startHub()
@@ -214,7 +203,7 @@ func (f *fed) startLeaf(code string) *leaf {
 	if _, err := os.Stat(file); errors.Is(err, os.ErrNotExist) {
 		conf, err := federation.LeafConfig(f.m, code, federation.LeafOptions{
 			HubURLs:      []string{"nats-leaf://127.0.0.1:" + strconv.Itoa(f.hubLeaf)},
-			ClientListen: "127.0.0.1:" + strconv.Itoa(freePort(f.t)),
+			ClientListen: "127.0.0.1:" + strconv.Itoa(freeport.MustPort()),
 			StoreDir:     filepath.Join(dir, "jetstream"),
 			NkeySeed:     f.seeds[code],
 		})

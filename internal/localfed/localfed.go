@@ -10,7 +10,6 @@ package localfed
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"filippo.io/age"
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/federation"
+	"github.com/cix-exchange/cix/internal/freeport"
 	"github.com/cix-exchange/cix/internal/natsembed"
 	"github.com/cix-exchange/cix/internal/sealed"
 	"github.com/cix-exchange/cix/internal/trust"
@@ -137,11 +137,11 @@ func (f *Federation) Member(code string) *Member { return f.members[code] }
 // StartHub writes Dir/hub.conf with federation.HubConfig, listeners on free loopback
 // ports, and starts the hub from it.
 func (f *Federation) StartHub() error {
-	clientPort, err := freePort()
+	clientPort, err := freeport.Port()
 	if err != nil {
 		return err
 	}
-	leafPort, err := freePort()
+	leafPort, err := freeport.Port()
 	if err != nil {
 		return err
 	}
@@ -228,14 +228,4 @@ func (f *Federation) WriteDevIdentity(code, keysDir string) (anchor string, err 
 		return "", err
 	}
 	return ks.AnchorPath(), nil
-}
-
-// freePort returns a TCP port on loopback that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

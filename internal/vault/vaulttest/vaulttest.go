@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/cix-exchange/cix/internal/freeport"
 )
 
 // Environment variables read by FindBinary and Start.
@@ -119,7 +121,7 @@ func Launch(ctx context.Context, bin string) (*Server, error) {
 }
 
 func launch(ctx context.Context, bin string) (*Server, error) {
-	port, err := freePort()
+	port, err := freeport.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -247,15 +249,6 @@ func cleanEnv() []string {
 		}
 	}
 	return env
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 type lockedBuffer struct {
