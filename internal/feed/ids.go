@@ -107,12 +107,6 @@ func (t *ids) drop(first uint64) {
 	}
 }
 
-func (t *ids) size() int {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return len(t.byKey) + len(t.clash)
-}
-
 // lookup returns the entry of key, confirmed: nil when the feed does not hold it.
 func (f *Feed) lookup(ctx context.Context, k string) (*Entry, error) {
 	seq, ok := f.ids.candidate(k)

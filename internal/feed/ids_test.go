@@ -12,6 +12,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
+// size is how many ids the table holds.
+func (t *ids) size() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.byKey) + len(t.clash)
+}
+
 // getAll checks that Get finds alerts a<from>..a<to> at sequences from..to.
 func getAll(t *testing.T, f *Feed, from, to int) {
 	t.Helper()
