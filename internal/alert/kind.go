@@ -40,3 +40,6 @@ func ParseKind(s string) (alertv1.AlertKind, bool) {
 	}
 	return alertv1.AlertKind_ALERT_KIND_UNSPECIFIED, false
 }
+
+// KindNames lists the name of every alert kind, as KindName gives them.
+func KindNames() []string { return []string{"seizure", "risk"} }

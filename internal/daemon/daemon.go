@@ -349,6 +349,15 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 			}
 		}()
 	}
+	if d.manifest != nil { // the inbound stream keeps what the feed does not hold yet
+		t := &inboundTrim{d: d}
+		t.register()
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			t.run(ctx)
+		}()
+	}
 	if d.index != nil { // after the node; its failures are logged and retried, never fatal
 		d.wg.Add(1)
 		go func() {

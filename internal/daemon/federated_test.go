@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -369,6 +370,21 @@ func TestFederatedScopesReachExactlyTheirAudience(t *testing.T) {
 		t.Errorf("BE's account saw the alert to DE on %v", s)
 	}
 
+	t.Run("the inbound stream keeps what the feed does not hold yet", func(t *testing.T) {
+		// Every alert stored in the feed is removed from the inbound stream but each
+		// source's last: NL sources only itself (its last alert is endBE), BE holds the
+		// last of NL's all-members, benelux and bilateral scopes.
+		// The sources deliver concurrently: compared as sets.
+		for code, want := range map[string][]string{"NL": {endBE}, "BE": {endAll, endGroup, endBE}} {
+			slices.Sort(want)
+			eventually(t, wait, code+"'s inbound stream to hold only its sources' last alerts", func() bool {
+				got := inboundAlertIDs(t, f, code)
+				slices.Sort(got)
+				return slices.Equal(got, want)
+			})
+		}
+	})
+
 	t.Run("audience checked against the manifest", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), wait)
 		defer cancel()
@@ -585,4 +601,42 @@ func privateStreamsOutsideTheHubAccount(t *testing.T, f *fedNet, nl *testNode) {
 	if m, err := st.GetLastMsgForSubject(ctx, target); !errors.Is(err, jetstream.ErrMsgNotFound) {
 		t.Errorf("NL's feed holds a message on %s (%v): %v", target, m != nil, err)
 	}
+}
+
+// inboundAlertIDs lists the ids of the alerts and notices code's inbound stream holds, in
+// stream order.
+func inboundAlertIDs(t *testing.T, f *fedNet, code string) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	js, err := jetstream.New(f.rawConn(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, fed.InboundStream(code))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, kind, id, err := fed.ParseOutboundSubject(m.Subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == "seizure" || kind == "risk" || kind == "notice" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }

@@ -226,7 +226,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err == nil {
 		defer acks.Stop()
 	}
-	cons, cerr := n.bus.Consumer(ctx, "ingest_"+consumerToken(n.id.Administration()+"_"+n.id.Node()))
+	cons, cerr := n.bus.Consumer(ctx, bus.IngestConsumerPrefix+consumerToken(n.id.Administration()+"_"+n.id.Node()))
 	if err = errors.Join(err, cerr); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped while starting
