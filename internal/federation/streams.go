@@ -67,10 +67,16 @@ func InboundStreamConfig(m *Manifest, admin string, o StreamOptions) (jetstream.
 		return jetstream.StreamConfig{}, fmt.Errorf("inbound stream: %q is not a member", admin)
 	}
 	o = o.withDefaults()
-	sources := []*jetstream.StreamSource{{Name: OutboundStream(admin)}}
+	// OptStartSeq 1: a source whose position nats-server does not know (new, or removed
+	// and added back without a message of it left in the stream, which the node trims:
+	// bus.TrimInbound) starts at the origin's first message. Without it nats-server
+	// starts such a source at the inbound stream's last time once the stream's first
+	// message is gone, and skips what the origin published before.
+	sources := []*jetstream.StreamSource{{Name: OutboundStream(admin), OptStartSeq: 1}}
 	for _, e := range m.Entitlements(admin) {
 		sources = append(sources, &jetstream.StreamSource{
 			Name:          OutboundStream(e.Origin),
+			OptStartSeq:   1,
 			FilterSubject: ScopeFilter(e.Origin, e.Scope),
 			External: &jetstream.ExternalStream{
 				APIPrefix:     APIPrefix(m.Member(e.Origin).Domain),
