@@ -227,3 +227,67 @@ func TestTrimInboundWithoutIngestConsumer(t *testing.T) {
 		t.Fatalf("inbound holds %v, want all 5", got)
 	}
 }
+
+// A node of an earlier version created its inbound stream without OptStartSeq on its
+// sources; opening the bus updates them, keeps what the stream holds, and the source
+// goes on from where it was (nothing sourced twice).
+func TestOpenUpdatesInboundSourcesOfAnEarlierVersion(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := federation.Parse([]byte(trimManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, js := natstest.JetStream(t)
+	cfg := bus.Config{Federation: m, Administration: "NL"}
+	b, err := bus.Open(ctx, nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, federation.InboundStream("NL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := info.Config
+	for _, s := range old.Sources {
+		s.OptStartSeq = 0
+	}
+	if _, err := js.UpdateStream(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	pub := func(b *bus.Bus, id string) {
+		t.Helper()
+		s := federation.OutboundSubject("NL", federation.AllMembers(), "seizure", id)
+		if _, err := b.Publish(ctx, s, s, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		pub(b, fmt.Sprintf("a%d", i))
+	}
+	waitInbound(t, ctx, js, 3)
+	b2, err := bus.Open(ctx, nc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err = st.Info(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range info.Config.Sources {
+		if s.OptStartSeq != 1 {
+			t.Errorf("source %s %s: OptStartSeq %d after the update, want 1", s.Name, s.FilterSubject, s.OptStartSeq)
+		}
+	}
+	pub(b2, "a3")
+	waitInbound(t, ctx, js, 4)
+	want := []string{"a0", "a1", "a2", "a3"}
+	for i, s := range inboundSubjects(t, ctx, js) {
+		if _, _, _, id, _ := federation.ParseOutboundSubject(s); i >= len(want) || id != want[i] {
+			t.Fatalf("inbound stream after the update: %v", inboundSubjects(t, ctx, js))
+		}
+	}
+}
