@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -23,11 +24,11 @@ const IngestConsumerPrefix = "ingest_"
 //
 // Each source keeps its last message of those kinds: when a source is removed and added
 // back (RestartSources, UpdateInbound), nats-server finds where it stopped by reading the
-// stream for that source's last message, and without one it would start from the
-// stream's last time instead, skipping what the origin published in between.
+// stream for that source's last message, and without one it would start over
+// (federation.InboundStreamConfig: at the origin's first message).
 //
-// It returns the number of messages removed. The federation layout only; without an
-// ingest consumer it removes nothing.
+// It returns the number of messages removed, also when it fails part way. The
+// federation layout only; without an ingest consumer it removes nothing.
 func (b *Bus) TrimInbound(ctx context.Context, kinds []string) (uint64, error) {
 	if !b.Federated() || len(kinds) == 0 {
 		return 0, nil
@@ -42,9 +43,7 @@ func (b *Bus) TrimInbound(ctx context.Context, kinds []string) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("trim inbound stream: %w", err)
 	}
-	before := info.State.Msgs
-	first := info.State.FirstSeq
-	purged := false
+	var removed uint64
 	for _, src := range info.Config.Sources {
 		filters := trimFilters(src, kinds)
 		var last uint64
@@ -54,35 +53,50 @@ func (b *Bus) TrimInbound(ctx context.Context, kinds []string) (uint64, error) {
 				continue
 			}
 			if err != nil {
-				return 0, fmt.Errorf("trim inbound stream: last message on %s: %w", f, err)
+				return removed, fmt.Errorf("trim inbound stream: last message on %s: %w", f, err)
 			}
 			last = max(last, m.Sequence)
 		}
 		// Purge below upto: acknowledged by every ingest consumer, and not the source's
 		// last message.
 		upto := min(floor+1, last)
-		if upto <= first {
+		if upto <= info.State.FirstSeq {
 			continue
 		}
 		for _, f := range filters {
-			if err := b.stream.Purge(ctx, jetstream.WithPurgeSubject(f), jetstream.WithPurgeSequence(upto)); err != nil {
-				return 0, fmt.Errorf("trim inbound stream: purge %s below %d: %w", f, upto, err)
+			n, err := b.purge(ctx, f, upto)
+			removed += n
+			if err != nil {
+				return removed, fmt.Errorf("trim inbound stream: purge %s below %d: %w", f, upto, err)
 			}
 		}
-		purged = true
 	}
-	if !purged {
-		return 0, nil
-	}
-	info, err = b.stream.Info(ctx)
+	return removed, nil
+}
+
+// purge removes the inbound stream's messages on filter below seq and returns how many
+// nats-server removed (the client's Stream.Purge drops that count). The bus's JetStream
+// context has the default API prefix (Open).
+func (b *Bus) purge(ctx context.Context, filter string, seq uint64) (uint64, error) {
+	req, err := json.Marshal(jetstream.StreamPurgeRequest{Subject: filter, Sequence: seq})
 	if err != nil {
-		return 0, fmt.Errorf("trim inbound stream: %w", err)
+		return 0, err
 	}
-	// Messages stored meanwhile count against the removed ones: a lower bound.
-	if info.State.Msgs >= before {
-		return 0, nil
+	msg, err := b.js.Conn().RequestWithContext(ctx, jetstream.DefaultAPIPrefix+"STREAM.PURGE."+b.readName, req)
+	if err != nil {
+		return 0, err
 	}
-	return before - info.State.Msgs, nil
+	var resp struct {
+		Purged uint64              `json:"purged"`
+		Error  *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(msg.Data, &resp); err != nil {
+		return 0, fmt.Errorf("purge response: %w", err)
+	}
+	if resp.Error != nil {
+		return 0, resp.Error
+	}
+	return resp.Purged, nil
 }
 
 // ingestFloor is the lowest acknowledgement floor (stream sequence) of the inbound

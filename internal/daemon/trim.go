@@ -43,6 +43,7 @@ func (t *inboundTrim) run(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		n, err := t.d.bus.TrimInbound(rctx, kinds)
 		cancel()
+		t.removed.Add(n)
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return
@@ -51,11 +52,9 @@ func (t *inboundTrim) run(ctx context.Context) {
 				t.d.log.Warn("trim inbound stream", "error", err)
 			}
 			failing = true
-			continue
 		case failing:
 			t.d.log.Info("trim inbound stream: works again")
 			failing = false
 		}
-		t.removed.Add(n)
 	}
 }
