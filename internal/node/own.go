@@ -17,6 +17,10 @@ const ownSetMax = 1 << 18
 type ownSet struct {
 	mu sync.Mutex
 	m  map[[32]byte]*Verified
+	// peak is the most entries m has held since it was made: a Go map keeps the room of
+	// its peak after its entries are deleted (some 48 bytes per entry), so once it holds
+	// a small part of its peak it is copied into a smaller one (shrink).
+	peak int
 }
 
 func newOwnSet() *ownSet { return &ownSet{m: map[[32]byte]*Verified{}} }
@@ -35,6 +39,7 @@ func (o *ownSet) add(k [32]byte, v *Verified) {
 	o.mu.Lock()
 	if len(o.m) < ownSetMax {
 		o.m[k] = v
+		o.peak = max(o.peak, len(o.m))
 	}
 	o.mu.Unlock()
 }
@@ -46,6 +51,7 @@ func (o *ownSet) take(k [32]byte) (*Verified, bool) {
 	v, ok := o.m[k]
 	if ok {
 		delete(o.m, k)
+		o.shrink()
 	}
 	o.mu.Unlock()
 	return v, ok
@@ -54,5 +60,24 @@ func (o *ownSet) take(k [32]byte) (*Verified, bool) {
 func (o *ownSet) forget(k [32]byte) {
 	o.mu.Lock()
 	delete(o.m, k)
+	o.shrink()
 	o.mu.Unlock()
+}
+
+// shrinkFrom is the peak from which the set is copied into a smaller map once it holds
+// a sixteenth of it; below it the room kept is at most some 200 KB.
+const shrinkFrom = 1 << 12
+
+// shrink copies m into a map of its size once it holds a sixteenth of its peak: the
+// copy costs as many insertions as the entries it moves, at most a sixteenth of those
+// made since the last copy. o.mu is held.
+func (o *ownSet) shrink() {
+	if o.peak < shrinkFrom || len(o.m) > o.peak/16 {
+		return
+	}
+	m := make(map[[32]byte]*Verified, len(o.m))
+	for k, v := range o.m {
+		m[k] = v
+	}
+	o.m, o.peak = m, len(m)
 }
