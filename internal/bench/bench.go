@@ -625,10 +625,11 @@ func (b *bencher) memory(ctx context.Context, run int, dir string) error {
 	b.res.add("mem_peak", float64(r.peak)/mb)
 	b.res.add("mem_heap", float64(r.heapInuse)/mb)
 	b.res.add("mem_live", float64(r.live)/mb)
+	b.res.add("mem_go", float64(r.goHeld)/mb)
 	b.res.add("mem_per_100k", per100k)
 	b.res.add("mem_live_per_100k", max(0, float64(r.live)-float64(r.halfLive))/mb/(float64(n-n/2)/100_000))
 	b.res.add("mem_at_1m", at1m)
-	b.progress("run %d/%d: memory of node A after %d alerts: RSS %.0f MB (peak %.0f MB, base %.0f MB, Go heap %.0f MB in use, %.0f MB live)",
-		run+1, b.opt.runs, b.opt.n, b.res.last("mem_rss"), b.res.last("mem_peak"), b.res.last("mem_base"), b.res.last("mem_heap"), b.res.last("mem_live"))
+	b.progress("run %d/%d: memory of node A after %d alerts: RSS %.0f MB (peak %.0f MB, base %.0f MB, Go heap %.0f MB in use, %.0f MB live, Go runtime %.0f MB held)",
+		run+1, b.opt.runs, b.opt.n, b.res.last("mem_rss"), b.res.last("mem_peak"), b.res.last("mem_base"), b.res.last("mem_heap"), b.res.last("mem_live"), b.res.last("mem_go"))
 	return nil
 }

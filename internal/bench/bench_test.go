@@ -98,7 +98,7 @@ func benchSmoke(t *testing.T, mode, nodes string) {
 		"raw_sign", "raw_verify", "raw_js", "ingest", "ingest_own_feed", "ingest_cpu", "ingest_util",
 		"catchup", "catchup_feed", "catchup_cpu", "catchup_util", "e2e", "e2e_cpu", "e2e_util",
 		"e2e_offered", "e2e_p50", "e2e_p99", "e2e_max", "e2e_ack_p50", "e2e_ack_p99",
-		"mem_base", "mem_rss", "mem_peak", "mem_heap", "mem_live", "mem_at_1m",
+		"mem_base", "mem_rss", "mem_peak", "mem_heap", "mem_live", "mem_go", "mem_at_1m",
 	} {
 		v, ok := got[name]
 		if !ok {

@@ -19,6 +19,7 @@ type memResult struct {
 	half      uint64 // RSS with the first half stored
 	rss, peak uint64 // RSS and peak RSS with all stored
 	heapInuse uint64 // Go heap in use when rss was read
+	goHeld    uint64 // what the Go runtime holds from the system then (Sys - HeapReleased)
 	halfLive  uint64 // live Go heap with the first half stored
 	live      uint64 // live Go heap with all stored
 }
@@ -106,7 +107,7 @@ func (b *bencher) memoryRun(ctx context.Context, dir string, src *alertSource, n
 		if err != nil {
 			return r, fmt.Errorf("node process memory statistics: %w", err)
 		}
-		r.heapInuse, r.live = gm.HeapInuse, gm.HeapLive
+		r.heapInuse, r.live, r.goHeld = gm.HeapInuse, gm.HeapLive, gm.Sys-gm.HeapReleased
 		if r.half == 0 {
 			r.half, r.halfLive = r.rss, r.live
 		}

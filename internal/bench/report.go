@@ -81,6 +81,7 @@ var figureDefs = []figureDef{
 	{"mem_peak", "MB", "node A process peak RSS (VmHWM)"},
 	{"mem_heap", "MB", "node A process Go heap in use at the same moment"},
 	{"mem_live", "MB", "node A process live Go heap, right after a forced collection"},
+	{"mem_go", "MB", "node A process memory the Go runtime holds from the system (Sys - HeapReleased), at the same moment as the RSS; RSS - mem_go is about what is outside it (SQLite's allocations, the binary)"},
 	{"mem_per_100k", "MB", "RSS growth per 100,000 alerts, from N/2 to N stored (depends on GC timing)"},
 	{"mem_live_per_100k", "MB", "live heap growth per 100,000 alerts, from N/2 to N stored"},
 	{"mem_at_1m", "MB", "node A RSS with 1,000,000 alerts: measured if N >= 1,000,000, else RSS + per 100k x (1,000,000 - N)/100,000"},
