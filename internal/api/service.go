@@ -230,7 +230,7 @@ func (s *AdminService) ListQuarantine(ctx context.Context, req *nodev1.ListQuara
 	for _, q := range p.Messages {
 		out.Messages = append(out.Messages, &nodev1.QuarantinedMessage{
 			Sequence: q.Sequence, QuarantinedAt: timestamppb.New(q.QuarantinedAt),
-			Reason: quarantineReason(q.Reason), Detail: q.Detail, Subject: q.Subject, Raw: q.Raw,
+			Reason: quarantineReason(q.Reason), Detail: q.Detail, Subject: q.Subject, MessageId: q.MsgID, Raw: q.Raw,
 		})
 	}
 	return out, nil

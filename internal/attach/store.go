@@ -179,12 +179,13 @@ func ManifestRecipients(m *federation.Manifest) RecipientFunc {
 	}
 }
 
-// JetStreamPublisher publishes with js into stream, waiting for its acknowledgement; the
-// stream's refusal of a second message on a subject counts as stored.
+// JetStreamPublisher publishes with js into stream, waiting for its acknowledgement, on
+// an empty subject only (the outbound stream keeps any number of messages per subject:
+// its alerts share one); a refusal because the subject holds a message counts as stored.
 func JetStreamPublisher(js jetstream.JetStream, stream string) PublishFunc {
 	return func(ctx context.Context, subject, msgID string, data []byte, hdr nats.Header) error {
 		_, err := js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data, Header: hdr},
-			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream))
+			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream), jetstream.WithExpectLastSequencePerSubject(0))
 		if bus.IsSubjectTaken(err) {
 			return nil
 		}

@@ -175,10 +175,10 @@ func (c *corpus) rawJS(ctx context.Context, dir, mode string, count int) (float6
 			return 0, err
 		}
 		stream = scfg.Name
-		subject = func(id string) string {
-			return federation.OutboundSubject("NL", federation.AllMembers(), "seizure", id)
+		subject = func(string) string {
+			return federation.OutboundAlertSubject("NL", federation.AllMembers(), "seizure")
 		}
-		msgID = subject
+		msgID = func(id string) string { return federation.OutboundMsgID(subject(id), id) }
 	} else {
 		b, err := bus.Open(ctx, nc, bus.Config{})
 		if err != nil {

@@ -180,13 +180,26 @@ func (b *Bus) Federated() bool { return b.cfg.Federation != nil }
 // ReadStream is the name of the stream the node reads alerts from.
 func (b *Bus) ReadStream() string { return b.readName }
 
-// msgID is the Nats-Msg-Id of an alert: its id on the shared stream, its subject (one
-// per alert and scope) on the federation layout.
+// msgID is the Nats-Msg-Id of an alert: its id on the shared stream, one per alert and
+// scope on the federation layout (federation.OutboundMsgID).
 func (b *Bus) msgID(subject, id string) string {
 	if b.Federated() {
-		return subject
+		return federation.OutboundMsgID(subject, id)
 	}
 	return id
+}
+
+// publishOpts are the options of a write of id on subject. On the federation layout a
+// message with its id in the subject (a notice, an acknowledgement, a mutual assistance
+// transition) is stored only on an empty subject: the outbound stream has no limit of
+// messages per subject (its alerts share one), so the publisher asks for this one,
+// which refuses a repeat after the duplicate window as the limit did (IsSubjectTaken).
+func (b *Bus) publishOpts(subject, id string, more ...jetstream.PublishOpt) []jetstream.PublishOpt {
+	opts := append([]jetstream.PublishOpt{jetstream.WithMsgID(b.msgID(subject, id)), jetstream.WithExpectStream(b.outName)}, more...)
+	if b.Federated() && !federation.IsAlertSubject(subject) {
+		opts = append(opts, jetstream.WithExpectLastSequencePerSubject(0))
+	}
+	return opts
 }
 
 // EnsureStream creates a stream, or updates it only when it exists with another
@@ -253,7 +266,7 @@ func storeFull(err error) error {
 
 // Publish stores one signed alert and waits for the stream's acknowledgement.
 func (b *Bus) Publish(ctx context.Context, subject, id string, data []byte) (Ack, error) {
-	ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(b.msgID(subject, id)), jetstream.WithExpectStream(b.outName))
+	ack, err := b.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data}, b.publishOpts(subject, id)...)
 	return b.settle(ctx, subject, ack, err)
 }
 
@@ -272,8 +285,7 @@ const asyncStallWait = 30 * time.Second
 // PublishAsync starts storing one signed alert. At most Config.MaxPending writes are in
 // flight; beyond that it blocks until one completes. Wait for the outcome with Wait.
 func (b *Bus) PublishAsync(subject, id string, data []byte) *Pending {
-	f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, jetstream.WithMsgID(b.msgID(subject, id)),
-		jetstream.WithExpectStream(b.outName), jetstream.WithStallWait(asyncStallWait))
+	f, err := b.js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data}, b.publishOpts(subject, id, jetstream.WithStallWait(asyncStallWait))...)
 	return &Pending{subject: subject, future: f, err: err}
 }
 
@@ -313,13 +325,18 @@ func (b *Bus) settle(ctx context.Context, subject string, ack *jetstream.PubAck,
 }
 
 // IsSubjectTaken reports whether err is JetStream's refusal of a second message on a
-// subject limited to one (DiscardNewPerSubject).
+// subject: limited to one (DiscardNewPerSubject), or published with the expectation
+// that it is empty (Nats-Expected-Last-Subject-Sequence 0).
 func IsSubjectTaken(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return strings.Contains(apiErr.Description, "maximum messages per subject exceeded")
+		return subjectTaken(apiErr.Description)
 	}
-	return err != nil && strings.Contains(err.Error(), "maximum messages per subject exceeded")
+	return err != nil && subjectTaken(err.Error())
+}
+
+func subjectTaken(s string) bool {
+	return strings.Contains(s, "maximum messages per subject exceeded") || strings.Contains(s, "wrong last sequence")
 }
 
 // NextAlert returns the first alert stored at or after stream sequence seq, or nil when

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	fedconf "github.com/cix-exchange/cix/internal/federation"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 )
 
@@ -80,7 +81,7 @@ func quarantineList(ctx context.Context, e *env, limit int, jsonOut bool) error 
 	fmt.Fprintln(tw, "SEQ\tTIME\tREASON\tSUBJECT\tDETAIL")
 	for _, m := range res.GetMessages() {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", m.GetSequence(), timeLine(m.GetQuarantinedAt().AsTime()),
-			reasonName(m.GetReason()), clip(m.GetSubject(), 72, true), clip(quarantineDetail(m), 100, true))
+			reasonName(m.GetReason()), clip(quarantineSubject(m), 72, true), clip(quarantineDetail(m), 100, true))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -90,6 +91,15 @@ func quarantineList(ctx context.Context, e *env, limit int, jsonOut bool) error 
 	}
 	printCounts(e.stdout, res.GetCounts())
 	return nil
+}
+
+// quarantineSubject is the subject a quarantined message arrived on, with the alert's id
+// from its message id in place of the "_" that ends the federation's alert subjects.
+func quarantineSubject(m *nodev1.QuarantinedMessage) string {
+	if base, ok := strings.CutSuffix(m.GetSubject(), "."+fedconf.AlertToken); ok && strings.HasPrefix(m.GetMessageId(), base+".") {
+		return m.GetMessageId()
+	}
+	return m.GetSubject()
 }
 
 // reasonName is the short lower-case name of a quarantine reason, e.g. bad_signature.

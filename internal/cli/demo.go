@@ -224,14 +224,14 @@ func runDemo(ctx context.Context, o demoOptions, out, logw io.Writer) (err error
 	}
 
 	kind := alert.KindName(alert.Kind(sample.GetAlert()))
-	subject, err := publishTamperedOut(ctx, origin.d.NATSURL(), sample.GetEnvelope(), origin.admin, kind)
+	subject, msgID, err := publishTamperedOut(ctx, origin.d.NATSURL(), sample.GetEnvelope(), origin.admin, kind)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\ntampering: one bit of the payload of alert %s flipped, written straight into %s's outbound stream\n"+
-		"on its leaf server (bypassing its node) as\n  %s\n", clip(sample.GetAlert().GetId(), 8, false), origin.admin, subject)
+		"on its leaf server (bypassing its node), on %s with the message id\n  %s\n", clip(sample.GetAlert().GetId(), 8, false), origin.admin, subject, msgID)
 	for _, n := range fed.nodes {
-		if err := showQuarantined(ctx, n, subject, o.timeout, out); err != nil {
+		if err := showQuarantined(ctx, n, msgID, o.timeout, out); err != nil {
 			return err
 		}
 	}
@@ -423,8 +423,9 @@ func publishAll(ctx context.Context, client nodev1.NodeServiceClient, alerts []*
 	return nil
 }
 
-// showQuarantined waits until n has quarantined the message on subject, prints it, and
-// checks that the message is not in n's feed.
+// showQuarantined waits until n has quarantined the message on subject (or with that
+// message id: the federation's alert subjects end with the id in place of "_"), prints
+// it, and checks that the message is not in n's feed.
 func showQuarantined(ctx context.Context, n *fedNode, subject string, timeout time.Duration, out io.Writer) error {
 	var m *nodev1.QuarantinedMessage
 	err := poll(ctx, timeout, func() string { return "the tampered alert in the quarantine of " + n.admin },

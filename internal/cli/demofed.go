@@ -155,7 +155,7 @@ func demoScopes(ctx context.Context, f *federation, o demoOptions, origin *fedNo
 		it.id = res.GetId()
 		it.audience = f.manifest.Audience(origin.admin, it.scope)
 		fmt.Fprintf(out, "-- %s published %s for %s, audience %s: %s --\n", origin.admin, clip(it.id, 8, false), it.label,
-			strings.Join(it.audience, ", "), fedconf.OutboundSubject(origin.admin, it.scope, "risk", it.id))
+			strings.Join(it.audience, ", "), fedconf.OutboundAlertSubject(origin.admin, it.scope, "risk"))
 		for _, r := range it.audience {
 			if want[r] == nil {
 				want[r] = map[string]bool{}
@@ -260,31 +260,33 @@ func demoWhoSaw(ctx context.Context, f *federation, o demoOptions, origin *fedNo
 // publishTamperedOut flips one bit in the payload of a copy of env and publishes the
 // result as a new all-members alert of origin and kind straight into origin's outbound
 // stream on its leaf server at natsURL, bypassing the node: the hub carries it to every
-// member, whose node must quarantine it. It returns the subject.
-func publishTamperedOut(ctx context.Context, natsURL string, env *envelopev1.Envelope, origin, kind string) (string, error) {
+// member, whose node must quarantine it. It returns the subject and the message id,
+// which names the alert (fedconf.OutboundMsgID).
+func publishTamperedOut(ctx context.Context, natsURL string, env *envelopev1.Envelope, origin, kind string) (subject, msgID string, err error) {
 	t := proto.Clone(env).(*envelopev1.Envelope)
 	if len(t.Payload) == 0 {
-		return "", errors.New("tamper: empty payload")
+		return "", "", errors.New("tamper: empty payload")
 	}
 	t.Payload[len(t.Payload)/2] ^= 0x01
 	raw, err := envelope.Marshal(t)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	nc, err := nats.Connect(natsURL, nats.Name("cix demo tamperer"))
 	if err != nil {
-		return "", fmt.Errorf("tamper: connect to %s: %w", natsURL, err)
+		return "", "", fmt.Errorf("tamper: connect to %s: %w", natsURL, err)
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return "", fmt.Errorf("tamper: %w", err)
+		return "", "", fmt.Errorf("tamper: %w", err)
 	}
-	subject := fedconf.OutboundSubject(origin, fedconf.AllMembers(), kind, uuid.NewString())
-	if _, err := js.Publish(ctx, subject, raw, jetstream.WithExpectStream(fedconf.OutboundStream(origin)), jetstream.WithMsgID(subject)); err != nil {
-		return "", fmt.Errorf("tamper: publish on %s: %w", subject, err)
+	subject = fedconf.OutboundAlertSubject(origin, fedconf.AllMembers(), kind)
+	msgID = fedconf.OutboundMsgID(subject, uuid.NewString())
+	if _, err := js.Publish(ctx, subject, raw, jetstream.WithExpectStream(fedconf.OutboundStream(origin)), jetstream.WithMsgID(msgID)); err != nil {
+		return "", "", fmt.Errorf("tamper: publish on %s: %w", subject, err)
 	}
-	return subject, nil
+	return subject, msgID, nil
 }
 
 // memberDomain is the JetStream domain of a member's leaf server.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cix-exchange/cix/internal/bus"
 	fedconf "github.com/cix-exchange/cix/internal/federation"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -137,7 +138,11 @@ func directoryPublish(ctx context.Context, e *env, args []string) error {
 	subject := fedconf.DirectorySubject(*origin, o.Version)
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	ack, err := js.Publish(ctx, subject, raw, jetstream.WithMsgID(subject), jetstream.WithExpectStream(fedconf.OutboundStream(*origin)))
+	ack, err := js.Publish(ctx, subject, raw, jetstream.WithMsgID(subject), jetstream.WithExpectStream(fedconf.OutboundStream(*origin)),
+		jetstream.WithExpectLastSequencePerSubject(0)) // one directory per version
+	if bus.IsSubjectTaken(err) {
+		return fmt.Errorf("publish %s: the outbound stream of %s holds a directory of version %d already", subject, *origin, o.Version)
+	}
 	if err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}

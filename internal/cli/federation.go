@@ -305,14 +305,15 @@ func publishTampered(ctx context.Context, natsURL string, env *envelopev1.Envelo
 	return subject, nil
 }
 
-// findQuarantined returns the quarantined message received on subject, or nil.
+// findQuarantined returns the quarantined message received on subject, or with subject
+// as its message id, or nil.
 func findQuarantined(ctx context.Context, client nodev1.AdminServiceClient, subject string) (*nodev1.QuarantinedMessage, error) {
 	res, err := listQuarantine(ctx, client, 1000)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range res.GetMessages() {
-		if m.GetSubject() == subject {
+		if m.GetSubject() == subject || m.GetMessageId() == subject {
 			return m, nil
 		}
 	}

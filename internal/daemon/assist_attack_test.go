@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/cix-exchange/cix/internal/assist"
+	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
 	fed "github.com/cix-exchange/cix/internal/federation"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
@@ -87,12 +88,21 @@ func TestAssistanceAttacks(t *testing.T) {
 	}
 
 	t.Run("replay of an old transition on its own subject", func(t *testing.T) {
-		// The outbound stream keeps one message per subject, outside the duplicate
-		// window too (another Nats-Msg-Id).
-		err := publish(jsNL, submit.GetSubject(), "replay-"+uuid.NewString(), submit.GetEnvelope())
-		if err == nil || !strings.Contains(err.Error(), "maximum messages per subject") {
-			t.Fatalf("replay stored by NL's outbound stream: %v", err)
+		// A publisher that asks for an empty subject, as the node does, is refused
+		// outside the duplicate window too (another Nats-Msg-Id).
+		_, err := jsNL.PublishMsg(ctx, &nats.Msg{Subject: submit.GetSubject(), Data: submit.GetEnvelope()},
+			jetstream.WithMsgID("replay-"+uuid.NewString()), jetstream.WithExpectLastSequencePerSubject(0))
+		if !bus.IsSubjectTaken(err) {
+			t.Fatalf("replay with the node's expectation: %v, want refused (subject taken)", err)
 		}
+		// A raw replay without it is stored (the outbound stream keeps any number of
+		// messages per subject: its alerts share one) and reaches BE, which does not
+		// apply it again (its log holds the transition).
+		if err := publish(jsNL, submit.GetSubject(), "replay-"+uuid.NewString(), submit.GetEnvelope()); err != nil {
+			t.Fatal(err)
+		}
+		sentinel := submitted(t, nl, "BE", pb.Urgency_URGENCY_NORMAL)
+		waitStateFor(t, "BE", be, sentinel, pb.RequestState_REQUEST_STATE_DELIVERED, outageWait)
 		unchanged(t)
 	})
 
@@ -125,8 +135,8 @@ func TestAssistanceAttacks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := ii.State.Subjects[submit.GetSubject()]; n != 2 {
-			t.Fatalf("BE's inbound stream holds the SUBMIT %d times, want 2 (the replay reached BE)", n)
+		if n := ii.State.Subjects[submit.GetSubject()]; n != 3 {
+			t.Fatalf("BE's inbound stream holds the SUBMIT %d times, want 3 (both replays reached BE)", n)
 		}
 		unchanged(t)
 		w, err := be.WatchRequests(ctx, &pb.WatchRequestsRequest{RequestId: id})

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,6 +60,13 @@ type fedNet struct {
 	// opts are the daemon options of each node (a test clock, an attachment store); nil:
 	// none.
 	opts func(code string) daemon.Options
+	// cfgMod, when set, changes each node's configuration before it starts.
+	cfgMod func(code string, c *config.Config)
+}
+
+// withConfig changes each node's configuration (withConfig(func(code, c) {...})).
+func withConfig(mod func(code string, c *config.Config)) fedOption {
+	return func(f *fedNet) { f.cfgMod = mod }
 }
 
 // fedOption changes how startFedNet assembles the federation.
@@ -170,6 +178,9 @@ func startFedNet(t *testing.T, opts ...fedOption) *fedNet {
 			if o != c {
 				cfg.Trust.Anchors = append(cfg.Trust.Anchors, anchors[o])
 			}
+		}
+		if f.cfgMod != nil {
+			f.cfgMod(c, &cfg)
 		}
 		f.cfgs[c] = cfg
 		f.startNode(c)
@@ -417,12 +428,9 @@ func TestFederatedScopesReachExactlyTheirAudience(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := st.GetLastMsgForSubject(ctx, fed.OutboundSubject("NL", fed.ToGroup("benelux"), "risk", group))
-		if err != nil {
-			t.Fatal(err)
-		}
-		widened := fed.OutboundSubject("NL", fed.AllMembers(), "risk", group)
-		if _, err := js.Publish(ctx, widened, m.Data, jetstream.WithMsgID(widened)); err != nil {
+		m := outboundAlert(t, st, fed.OutboundSubject("NL", fed.ToGroup("benelux"), "risk", group))
+		widened := fed.OutboundAlertSubject("NL", fed.AllMembers(), "risk")
+		if _, err := js.Publish(ctx, widened, m.Data, jetstream.WithMsgID(fed.OutboundMsgID(widened, group))); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, wait, "DE quarantines the widened alert", func() bool {
@@ -607,6 +615,24 @@ func privateStreamsOutsideTheHubAccount(t *testing.T, f *fedNet, nl *testNode) {
 // stream order.
 func inboundAlertIDs(t *testing.T, f *fedNet, code string) []string {
 	t.Helper()
+	var ids []string
+	for _, msgID := range inboundMsgIDs(t, f, code) {
+		// Every message has its subject with its id as message id (fed.OutboundMsgID).
+		_, _, kind, id, err := fed.ParseOutboundSubject(msgID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kind == "seizure" || kind == "risk" || kind == "notice" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// inboundMsgIDs lists the message id (Nats-Msg-Id, else the subject) of every message
+// code's inbound stream holds, in stream order.
+func inboundMsgIDs(t *testing.T, f *fedNet, code string) []string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	js, err := jetstream.New(f.rawConn(code))
@@ -630,13 +656,31 @@ func inboundAlertIDs(t *testing.T, f *fedNet, code string) []string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, kind, id, err := fed.ParseOutboundSubject(m.Subject)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if kind == "seizure" || kind == "risk" || kind == "notice" {
-			ids = append(ids, id)
-		}
+		ids = append(ids, cmp.Or(m.Header.Get(jetstream.MsgIDHeader), m.Subject))
 	}
 	return ids
+}
+
+// outboundAlert returns the message of an alert in an outbound stream. msgID is the
+// alert's subject with its id (fed.OutboundSubject), its message id; the stream holds it
+// on the subject of every alert of its scope and kind (fed.OutboundAlertSubject).
+func outboundAlert(t *testing.T, st jetstream.Stream, msgID string) *jetstream.RawStreamMsg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	origin, scope, kind, _, err := fed.ParseOutboundSubject(msgID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := fed.OutboundAlertSubject(origin, scope, kind)
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(shared))
+		if err != nil {
+			t.Fatalf("no message %s on %s from %d: %v", msgID, shared, seq, err)
+		}
+		if m.Header.Get(jetstream.MsgIDHeader) == msgID {
+			return m
+		}
+		seq = m.Sequence + 1
+	}
 }

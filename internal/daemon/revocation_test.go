@@ -34,14 +34,22 @@ func revokeNotice(t *testing.T, seal envelope.Signer, admin string, target *trus
 func quarantinedBySubject(t *testing.T, n *testNode) map[string]*nodev1.QuarantinedMessage {
 	t.Helper()
 	out := map[string]*nodev1.QuarantinedMessage{}
+	for _, m := range quarantined(t, n) {
+		out[m.GetSubject()] = m
+	}
+	return out
+}
+
+// quarantined lists n's quarantine, in order.
+func quarantined(t *testing.T, n *testNode) []*nodev1.QuarantinedMessage {
+	t.Helper()
+	var out []*nodev1.QuarantinedMessage
 	for tok := ""; ; {
 		q, err := n.admin.ListQuarantine(context.Background(), &nodev1.ListQuarantineRequest{PageSize: 1000, PageToken: tok})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, m := range q.GetMessages() {
-			out[m.GetSubject()] = m
-		}
+		out = append(out, q.GetMessages()...)
 		if tok = q.GetNextPageToken(); tok == "" {
 			return out
 		}

@@ -14,6 +14,9 @@
 //	                  cix.out.<ADMIN>.g.<group>.<kind>.<id>     a group it belongs to
 //	                  cix.out.<ADMIN>.to.<PEER>.<kind>.<id>     one administration
 //
+// Alerts (kinds seizure and risk) have AlertToken ("_") in place of the id: the alerts
+// of a scope and kind share a subject, told apart by their message id (OutboundMsgID).
+//
 // Each administration's inbound stream CIX_IN_<ADMIN>, in its own domain, sources its
 // own outbound stream and, from every other member, exactly the scopes it is entitled
 // to (Manifest.Entitlements), one source per origin and scope, filtered to the scope.

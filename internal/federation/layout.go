@@ -53,9 +53,16 @@ func (s Scope) String() string {
 
 // Names of the transport's streams and subjects; see docs/transport.md.
 const (
-	// OutSubjectPrefix starts every outbound alert subject:
-	// cix.out.<ORIGIN>.<scope>.<kind>.<id>.
+	// OutSubjectPrefix starts every outbound subject:
+	// cix.out.<ORIGIN>.<scope>.<kind>.<id>, and for alerts
+	// cix.out.<ORIGIN>.<scope>.<kind>._ (AlertToken).
 	OutSubjectPrefix = "cix.out."
+	// AlertToken ends the outbound subject of every alert (kinds seizure and risk) in
+	// place of its id, which is in the signed payload and in the message id
+	// (OutboundMsgID). A subject per alert would cost the origin's outbound stream some
+	// 125 bytes of memory per alert for as long as it holds it (nats-server's subject
+	// index), for nothing the receivers need. Alert ids are UUIDs, never "_".
+	AlertToken = "_"
 	// DeliverSubjectPrefix starts the subjects on which an origin's leaf delivers
 	// sourced messages to an importer: cix.deliver.<IMPORTER>.<ORIGIN>.>.
 	DeliverSubjectPrefix = "cix.deliver."
@@ -73,10 +80,32 @@ func OutboundStream(origin string) string { return outStreamPrefix + origin }
 // outbound alerts.
 func InboundStream(admin string) string { return inStreamPrefix + admin }
 
-// OutboundSubject is the subject of an alert of origin for scope.
+// OutboundSubject is the subject of a message of kind with id of origin for scope:
+// a notice, an acknowledgement, a directory, a revocation, a mutual assistance
+// transition, an attachment chunk. Alerts are published on OutboundAlertSubject.
 func OutboundSubject(origin string, s Scope, kind, id string) string {
 	return OutSubjectPrefix + origin + "." + s.String() + "." + kind + "." + id
 }
+
+// OutboundAlertSubject is the subject of every alert of kind of origin for scope:
+// cix.out.<ORIGIN>.<scope>.<kind>._, the same for all of them.
+func OutboundAlertSubject(origin string, s Scope, kind string) string {
+	return OutboundSubject(origin, s, kind, AlertToken)
+}
+
+// OutboundMsgID is the message id (Nats-Msg-Id) of anything published on the outbound
+// subject subject with id: the subject, with the id in place of AlertToken for an
+// alert. It names one message of one scope: an alert for two scopes is two messages.
+func OutboundMsgID(subject, id string) string {
+	if base, ok := strings.CutSuffix(subject, "."+AlertToken); ok {
+		return base + "." + id
+	}
+	return subject
+}
+
+// IsAlertSubject reports whether an outbound subject is an alert's, without an id
+// (see AlertToken).
+func IsAlertSubject(subject string) bool { return strings.HasSuffix(subject, "."+AlertToken) }
 
 // ScopeFilter is the subject filter of every alert of origin for scope:
 // cix.out.<ORIGIN>.<scope>.>.

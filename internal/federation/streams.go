@@ -32,27 +32,29 @@ func (o StreamOptions) withDefaults() StreamOptions {
 	return o
 }
 
-// OutboundStreamConfig is the configuration of admin's outbound stream: every alert admin
-// publishes, under cix.out.<ADMIN>.>, one message per subject (a repeat is refused, also
-// outside the duplicate window).
+// OutboundStreamConfig is the configuration of admin's outbound stream: every alert and
+// other message admin publishes, under cix.out.<ADMIN>.>. It has no limit of messages per
+// subject: the alerts of a scope and kind share one subject (AlertToken). Within the
+// duplicate window a repeat is refused by its message id (OutboundMsgID); beyond it, the
+// publishers of the messages with an id in their subject ask for the subject to be empty
+// (Nats-Expected-Last-Subject-Sequence 0, bus.Publish) and the node looks its alerts up
+// in its feed; every receiver keeps what it applied once (docs/security.md).
 func OutboundStreamConfig(m *Manifest, admin string, o StreamOptions) (jetstream.StreamConfig, error) {
 	if m.Member(admin) == nil {
 		return jetstream.StreamConfig{}, fmt.Errorf("outbound stream: %q is not a member", admin)
 	}
 	o = o.withDefaults()
 	return jetstream.StreamConfig{
-		Name:                 OutboundStream(admin),
-		Description:          "cix alerts published by " + admin + ", all scopes",
-		Subjects:             []string{OriginFilter(admin)},
-		Storage:              jetstream.FileStorage,
-		Retention:            jetstream.LimitsPolicy,
-		Replicas:             o.Replicas,
-		MaxAge:               o.MaxAge,
-		Duplicates:           o.DuplicateWindow,
-		MaxMsgsPerSubject:    1,
-		Discard:              jetstream.DiscardNew,
-		DiscardNewPerSubject: true,
-		MaxMsgSize:           1 << 20,
+		Name:        OutboundStream(admin),
+		Description: "cix alerts published by " + admin + ", all scopes",
+		Subjects:    []string{OriginFilter(admin)},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Replicas:    o.Replicas,
+		MaxAge:      o.MaxAge,
+		Duplicates:  o.DuplicateWindow,
+		Discard:     jetstream.DiscardNew,
+		MaxMsgSize:  1 << 20,
 	}, nil
 }
 

@@ -28,6 +28,7 @@ const (
 	HeaderReason  = "Cix-Quarantine-Reason"
 	HeaderDetail  = "Cix-Quarantine-Detail"
 	HeaderSubject = "Cix-Quarantine-Subject"
+	HeaderMsgID   = "Cix-Quarantine-Msg-Id"
 )
 
 // ErrNotFound is returned for an alert id the feed does not hold.

@@ -20,7 +20,11 @@ type Quarantined struct {
 	Reason  string
 	Detail  string
 	Subject string
-	Raw     []byte
+	// MsgID is the message id (Nats-Msg-Id) it arrived with, if any: on the federation
+	// layout the subject of an alert does not name it (federation.AlertToken), its
+	// message id does.
+	MsgID string
+	Raw   []byte
 	// SourceSeq is the message's sequence in the stream it came from, when it has one:
 	// quarantining the same message again within a minute stores it once.
 	SourceSeq uint64
@@ -36,6 +40,9 @@ func (f *Feed) Quarantine(ctx context.Context, qs []Quarantined) error {
 		m.Header.Set(HeaderReason, q.Reason)
 		m.Header.Set(HeaderDetail, headerSafe(q.Detail))
 		m.Header.Set(HeaderSubject, headerSafe(q.Subject))
+		if q.MsgID != "" {
+			m.Header.Set(HeaderMsgID, headerSafe(q.MsgID))
+		}
 		msgs[i] = m
 		opts[i] = []jetstream.PublishOpt{jetstream.WithExpectStream(f.quarName)}
 		if q.SourceSeq != 0 {
@@ -112,7 +119,7 @@ func (f *Feed) ListQuarantine(ctx context.Context, before uint64, limit int) (ou
 		size += len(m.Data)
 		out = append(out, Quarantined{
 			Sequence: m.Sequence, QuarantinedAt: m.Time, Reason: m.Header.Get(HeaderReason),
-			Detail: m.Header.Get(HeaderDetail), Subject: m.Header.Get(HeaderSubject), Raw: m.Data,
+			Detail: m.Header.Get(HeaderDetail), Subject: m.Header.Get(HeaderSubject), MsgID: m.Header.Get(HeaderMsgID), Raw: m.Data,
 		})
 	}
 	return out, 0, nil

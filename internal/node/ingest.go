@@ -89,7 +89,7 @@ func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, 
 	a := &alertv1.Alert{}
 	isSealed := opened.Envelope.GetPayloadType() == envelope.PayloadTypeSealedAlert
 	if isSealed {
-		if a, err = openSealed(r, opened.Envelope.GetPayload(), p, sOrigin, scope, sKind, sID); err != nil {
+		if a, err = openSealed(r, opened.Envelope.GetPayload(), p, subject, sOrigin, scope, sKind, sID); err != nil {
 			return nil, err
 		}
 	} else if err := envelope.DecodePayload(opened.Envelope.GetPayload(), a, "alert"); err != nil {
@@ -108,7 +108,7 @@ func VerifyAlertAs(v *trust.Verifier, r *Recipient, subject string, raw []byte, 
 	if err := checkOrigin("alert", a.GetOrigin(), p, sOrigin); err != nil {
 		return nil, err
 	}
-	if k := alert.KindName(alert.Kind(a)); k != sKind || a.GetId() != sID {
+	if k := alert.KindName(alert.Kind(a)); k != sKind || !subjectNamesID(subject, sID, a.GetId()) {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
 			"subject names %s %s, payload is %s %s", sKind, sID, k, clipStr(a.GetId())), nil)
 	}
@@ -138,6 +138,14 @@ func handledElsewhere(subject string) bool {
 		return true
 	}
 	return err == nil && s.Kind == federation.ScopeAll && (kind == federation.KindDirectory || kind == federation.KindRevocation)
+}
+
+// subjectNamesID reports whether sID, the last token of the alert subject subject, fits
+// the alert id: on the federation layout an alert's subject ends with
+// federation.AlertToken (the id is in the payload only), or, published by a node of an
+// earlier version, with the id; on the shared stream always with the id.
+func subjectNamesID(subject, sID, id string) bool {
+	return sID == id || (sID == federation.AlertToken && strings.HasPrefix(subject, federation.OutSubjectPrefix))
 }
 
 // parseSubject splits a subject of either layout: the federation's outbound subjects and
@@ -397,6 +405,7 @@ func consumerToken(s string) string {
 // the stream because its delivery was lost.
 type delivery struct {
 	subject  string
+	msgID    string // Nats-Msg-Id, for the quarantine
 	data     []byte
 	seq      uint64    // stream sequence; 0 when unknown
 	storedAt time.Time // when the stream stored it; zero when unknown
@@ -411,7 +420,7 @@ type delivery struct {
 func (n *Node) withLost(ctx context.Context, batch []jetstream.Msg, floor uint64) ([]delivery, uint64, error) {
 	ds := make([]delivery, 0, len(batch))
 	for _, m := range batch {
-		d := delivery{subject: m.Subject(), data: m.Data()}
+		d := delivery{subject: m.Subject(), msgID: m.Headers().Get(jetstream.MsgIDHeader), data: m.Data()}
 		if md, err := m.Metadata(); err == nil {
 			d.seq, d.storedAt = md.Sequence.Stream, md.Timestamp
 		}
@@ -424,7 +433,7 @@ func (n *Node) withLost(ctx context.Context, batch []jetstream.Msg, floor uint64
 				break
 			}
 			n.log.Warn("alert not delivered by the consumer; read from the stream", "seq", lost.Sequence)
-			ds = append(ds, delivery{subject: lost.Subject, data: lost.Data, seq: lost.Sequence, storedAt: lost.Time})
+			ds = append(ds, delivery{subject: lost.Subject, msgID: lost.Header.Get(jetstream.MsgIDHeader), data: lost.Data, seq: lost.Sequence, storedAt: lost.Time})
 			floor = lost.Sequence
 		}
 		floor = max(floor, d.seq)
@@ -521,7 +530,8 @@ func (n *Node) prepareBatch(ctx context.Context, batch []delivery, last jetstrea
 		}
 		if r.err != nil {
 			q := quarantined(r.err, batch[i].subject, batch[i].data, r.seq)
-			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "seq", r.seq, "error", r.err)
+			q.MsgID = batch[i].msgID
+			n.log.Warn("quarantined", "reason", q.Reason, "subject", q.Subject, "msg_id", q.MsgID, "seq", r.seq, "error", r.err)
 			qs = append(qs, q)
 			continue
 		}

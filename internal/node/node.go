@@ -149,6 +149,9 @@ type Sealed struct {
 	data       []byte
 	signer     *trust.Principal
 	own        [][32]byte
+	// held: the node's feed holds an alert of this administration with this id already
+	// (heldInFeed); nothing is published.
+	held bool
 }
 
 // ID is the alert's id.
@@ -161,7 +164,8 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	if a == nil {
 		return nil, invalid("alert", "required")
 	}
-	if a.GetId() == "" {
+	generated := a.GetId() == ""
+	if generated {
 		a.Id = uuid.NewString()
 	}
 	alert.Normalize(a)
@@ -188,6 +192,15 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !generated {
+		held, err := n.heldInFeed(ctx, a.Id)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			return &Sealed{id: a.Id, held: true}, nil
+		}
+	}
 	if err := n.checkHandling(ctx, a); err != nil {
 		return nil, err
 	}
@@ -208,6 +221,26 @@ func (n *Node) Prepare(ctx context.Context, a *alertv1.Alert) (*Sealed, error) {
 	return &Sealed{id: a.Id, subjects: subjects, supersedes: a.Supersedes, audience: a.GetAudience(), data: data, signer: p}, nil
 }
 
+// heldInFeed reports whether the feed holds an alert of this node's administration with
+// id: a repeat of a publish. On the federation layout the outbound stream refuses a
+// repeat by its message id only within the duplicate window (its alerts share a subject,
+// federation.AlertToken); this refuses it later, once the node has received its own
+// alert. A repeat in between (received not yet, window over) is stored again and every
+// receiver's feed drops it.
+func (n *Node) heldInFeed(ctx context.Context, id string) (bool, error) {
+	if !n.bus.Federated() {
+		return false, nil // the shared stream refuses a repeat by its subject
+	}
+	e, err := n.feed.Get(ctx, id)
+	if errors.Is(err, feed.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: look up alert %s in the feed: %w", ErrUnavailable, id, err)
+	}
+	return e.Signer.Administration == n.id.Administration(), nil
+}
+
 // alertSubjects maps a valid alert's audience to the subjects it is published on: on
 // the shared stream its one alert subject (all members only), on the federation layout
 // one outbound subject per scope, after checking every group and administration against
@@ -224,7 +257,7 @@ func (n *Node) alertSubjects(a *alertv1.Alert) ([]string, error) {
 		return []string{bus.AlertSubject(admin, kind, a.Id)}, nil
 	}
 	if alert.AllMembers(au) {
-		return []string{federation.OutboundSubject(admin, federation.AllMembers(), kind, a.Id)}, nil
+		return []string{federation.OutboundAlertSubject(admin, federation.AllMembers(), kind)}, nil
 	}
 	var out []string
 	var vs []alert.FieldViolation
@@ -235,13 +268,13 @@ func (n *Node) alertSubjects(a *alertv1.Alert) ([]string, error) {
 		} else if fed.Audience(admin, s) == nil {
 			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.groups[%d]", i), Description: fmt.Sprintf("%s is not a member of group %s", admin, g)})
 		}
-		out = append(out, federation.OutboundSubject(admin, s, kind, a.Id))
+		out = append(out, federation.OutboundAlertSubject(admin, s, kind))
 	}
 	for i, c := range au.GetAdministrations() {
 		if fed.Member(c) == nil {
 			vs = append(vs, alert.FieldViolation{Field: fmt.Sprintf("alert.audience.administrations[%d]", i), Description: fmt.Sprintf("%s is not a member of federation %s", c, fed.Federation)})
 		}
-		out = append(out, federation.OutboundSubject(admin, federation.ToMember(c), kind, a.Id))
+		out = append(out, federation.OutboundAlertSubject(admin, federation.ToMember(c), kind))
 	}
 	if len(vs) > 0 {
 		return nil, &alert.ValidationError{Subject: "alert " + a.Id, Violations: vs}
@@ -333,6 +366,10 @@ func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, er
 		n.countPublish(bus.Ack{}, err)
 		return PublishResult{}, err
 	}
+	if s.held {
+		n.countPublish(bus.Ack{Duplicate: true}, nil)
+		return PublishResult{ID: s.id, Duplicate: true}, nil
+	}
 	n.remember(s)
 	res := PublishResult{ID: s.id, Duplicate: true}
 	for i, subject := range s.subjects {
@@ -361,6 +398,8 @@ type Pending struct {
 	err error
 	p   []*bus.Pending // one per scope
 	own [][32]byte
+	// held: nothing was published, the feed holds the alert (Sealed.held).
+	held bool
 }
 
 // ID is the alert's id (generated when the alert had none), or empty when the alert was
@@ -380,6 +419,9 @@ func (n *Node) PublishAsync(ctx context.Context, a *alertv1.Alert) *Pending {
 // PublishSealed starts writing an alert from Prepare; the stream stores alerts in the
 // order of these calls.
 func (n *Node) PublishSealed(s *Sealed) *Pending {
+	if s.held {
+		return &Pending{id: s.id, held: true}
+	}
 	n.remember(s)
 	p := &Pending{id: s.id, own: s.own}
 	for _, subject := range s.subjects {
@@ -396,6 +438,10 @@ func (n *Node) Wait(ctx context.Context, p *Pending) (PublishResult, error) {
 	if p.err != nil {
 		n.countPublish(bus.Ack{}, p.err)
 		return PublishResult{ID: p.id}, p.err
+	}
+	if p.held {
+		n.countPublish(bus.Ack{Duplicate: true}, nil)
+		return PublishResult{ID: p.id, Duplicate: true}, nil
 	}
 	res := PublishResult{ID: p.id, Duplicate: true}
 	var first error

@@ -64,7 +64,7 @@ func (n *Node) sealAlert(ctx context.Context, a *alertv1.Alert) ([]byte, *trust.
 // openSealed checks a sealed alert's routing fields against the subject it arrived on,
 // decrypts it as r and checks that the alert inside is the one the fields describe.
 // Every failure is an *envelope.Error.
-func openSealed(r *Recipient, payload []byte, p trust.Principal, sOrigin string, scope federation.Scope, sKind, sID string) (*alertv1.Alert, error) {
+func openSealed(r *Recipient, payload []byte, p trust.Principal, subject, sOrigin string, scope federation.Scope, sKind, sID string) (*alertv1.Alert, error) {
 	sa := &alertv1.SealedAlert{}
 	if err := envelope.DecodePayload(payload, sa, "sealed_alert"); err != nil {
 		return nil, err
@@ -72,7 +72,7 @@ func openSealed(r *Recipient, payload []byte, p trust.Principal, sOrigin string,
 	if err := checkOrigin("sealed alert", sa.GetOrigin(), p, sOrigin); err != nil {
 		return nil, err
 	}
-	if sa.GetKind() != sKind || sa.GetId() != sID {
+	if sa.GetKind() != sKind || !subjectNamesID(subject, sID, sa.GetId()) {
 		return nil, envelope.Refuse(envelope.ReasonInvalidContent, fmt.Sprintf(
 			"subject names %s %s, sealed alert is %s %s", sKind, sID, clipStr(sa.GetKind()), clipStr(sa.GetId())), nil)
 	}

@@ -9,11 +9,13 @@ import (
 	"github.com/cix-exchange/cix/internal/alert"
 	"github.com/cix-exchange/cix/internal/bus"
 	"github.com/cix-exchange/cix/internal/envelope"
+	"github.com/cix-exchange/cix/internal/federation"
 	alertv1 "github.com/cix-exchange/cix/internal/gen/cix/alert/v1"
 	nodev1 "github.com/cix-exchange/cix/internal/gen/cix/node/v1"
 	"github.com/cix-exchange/cix/internal/node"
 	"github.com/cix-exchange/cix/internal/synth"
 	"github.com/cix-exchange/cix/internal/trust"
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -101,6 +103,32 @@ func TestVerifyAlert(t *testing.T) {
 
 	if _, err := node.VerifyAlert(f.ver, "cix.alert.v1.NL.risk."+synth.ValidSeizureID, raw, now, now); envelope.ReasonOf(err) != envelope.ReasonInvalidContent {
 		t.Fatalf("kind mismatch: %v", err)
+	}
+}
+
+// TestVerifyAlertSubjectID: on the federation layout an alert arrives on the subject of
+// its scope and kind without its id (federation.AlertToken), or, from a node of an
+// earlier version, with it; any other id is refused, and the shared stream's subjects
+// always name the id.
+func TestVerifyAlertSubjectID(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	_, raw := f.seal(t, nlAlert()) // all members
+	all := federation.AllMembers()
+	for subject, want := range map[string]envelope.Reason{
+		federation.OutboundAlertSubject("NL", all, "seizure"):                           0,
+		federation.OutboundSubject("NL", all, "seizure", synth.ValidSeizureID):          0,
+		federation.OutboundSubject("NL", all, "seizure", uuid.NewString()):              envelope.ReasonInvalidContent,
+		federation.OutboundAlertSubject("NL", all, "risk"):                              envelope.ReasonInvalidContent,
+		federation.OutboundAlertSubject("NL", federation.ToGroup("benelux"), "seizure"): envelope.ReasonAudienceMismatch,
+		"cix.alert.v1.NL.seizure." + federation.AlertToken:                              envelope.ReasonInvalidContent,
+	} {
+		v, err := node.VerifyAlert(f.ver, subject, raw, now, now)
+		if got := envelope.ReasonOf(err); got != want {
+			t.Errorf("%s: %v, want reason %d", subject, err, want)
+		} else if err == nil && v.Alert.GetId() != synth.ValidSeizureID {
+			t.Errorf("%s: verified %s", subject, v.Alert.GetId())
+		}
 	}
 }
 

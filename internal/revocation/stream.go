@@ -274,7 +274,9 @@ func (s *Service) Publish(ctx context.Context, raw []byte) (*trustv1.Revocation,
 	opts := []jetstream.PublishOpt{jetstream.WithMsgID(o.Notice.GetId()), jetstream.WithExpectStream(Stream)}
 	if s.outbound != "" { // every member sources it from there
 		m.Subject = federation.RevocationSubject(s.admin, o.Notice.GetId())
-		opts = []jetstream.PublishOpt{jetstream.WithMsgID(m.Subject), jetstream.WithExpectStream(s.outbound)}
+		// The outbound stream keeps any number of messages per subject (its alerts share
+		// one): ask for this subject to be empty, which refuses a repeat as stored.
+		opts = []jetstream.PublishOpt{jetstream.WithMsgID(m.Subject), jetstream.WithExpectStream(s.outbound), jetstream.WithExpectLastSequencePerSubject(0)}
 	}
 	ack, err := s.js.PublishMsg(ctx, m, opts...)
 	duplicate := ack != nil && ack.Duplicate

@@ -1097,7 +1097,8 @@ type PublishResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Id of the alert (generated when the request had none).
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// Sequence of the alert in the federation's alert stream.
+	// Sequence of the alert in the federation's alert stream; 0 for a duplicate found
+	// in the node's feed (see Publish).
 	Sequence uint64 `protobuf:"varint,2,opt,name=sequence,proto3" json:"sequence,omitempty"`
 	// True when an alert with this id was already stored; nothing new was stored.
 	Duplicate     bool `protobuf:"varint,3,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
@@ -2378,7 +2379,11 @@ type QuarantinedMessage struct {
 	// NATS subject it arrived on.
 	Subject string `protobuf:"bytes,5,opt,name=subject,proto3" json:"subject,omitempty"`
 	// The bytes exactly as received.
-	Raw           []byte `protobuf:"bytes,6,opt,name=raw,proto3" json:"raw,omitempty"`
+	Raw []byte `protobuf:"bytes,6,opt,name=raw,proto3" json:"raw,omitempty"`
+	// Message id (Nats-Msg-Id) it arrived with, when it had one. In federation mode an
+	// alert's subject does not name the alert (cix.out.<ORIGIN>.<scope>.<kind>._); its
+	// message id does: cix.out.<ORIGIN>.<scope>.<kind>.<id>.
+	MessageId     string `protobuf:"bytes,7,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2453,6 +2458,13 @@ func (x *QuarantinedMessage) GetRaw() []byte {
 		return x.Raw
 	}
 	return nil
+}
+
+func (x *QuarantinedMessage) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
 }
 
 // Request of AdminService.GetNodeInfo.
@@ -2785,14 +2797,16 @@ const file_cix_node_v1_node_proto_rawDesc = "" +
 	"\x06counts\x18\x03 \x03(\v2/.cix.node.v1.ListQuarantineResponse.CountsEntryR\x06counts\x1a9\n" +
 	"\vCountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\xee\x01\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x8d\x02\n" +
 	"\x12QuarantinedMessage\x12\x1a\n" +
 	"\bsequence\x18\x01 \x01(\x04R\bsequence\x12A\n" +
 	"\x0equarantined_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rquarantinedAt\x125\n" +
 	"\x06reason\x18\x03 \x01(\x0e2\x1d.cix.node.v1.QuarantineReasonR\x06reason\x12\x16\n" +
 	"\x06detail\x18\x04 \x01(\tR\x06detail\x12\x18\n" +
 	"\asubject\x18\x05 \x01(\tR\asubject\x12\x10\n" +
-	"\x03raw\x18\x06 \x01(\fR\x03raw\"\x14\n" +
+	"\x03raw\x18\x06 \x01(\fR\x03raw\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\a \x01(\tR\tmessageId\"\x14\n" +
 	"\x12GetNodeInfoRequest\"\xab\x04\n" +
 	"\x13GetNodeInfoResponse\x12&\n" +
 	"\x0eadministration\x18\x01 \x01(\tR\x0eadministration\x12\x12\n" +

@@ -48,7 +48,9 @@ type NodeServiceClient interface {
 	// Publish validates one alert, signs it with the node's key and stores it in the
 	// federation's alert stream. It returns once the stream has acknowledged the write.
 	// Publishing an alert whose id is already stored stores nothing and reports
-	// duplicate = true with the stored sequence.
+	// duplicate = true with the stored sequence (in federation mode, once the duplicate
+	// window of the outbound stream is over, with sequence 0: the node found the alert
+	// in its feed).
 	//
 	// Callers: publisher, admin.
 	// Codes: OK; INVALID_ARGUMENT (field violations); PERMISSION_DENIED (origin of
@@ -220,7 +222,9 @@ type NodeServiceServer interface {
 	// Publish validates one alert, signs it with the node's key and stores it in the
 	// federation's alert stream. It returns once the stream has acknowledged the write.
 	// Publishing an alert whose id is already stored stores nothing and reports
-	// duplicate = true with the stored sequence.
+	// duplicate = true with the stored sequence (in federation mode, once the duplicate
+	// window of the outbound stream is over, with sequence 0: the node found the alert
+	// in its feed).
 	//
 	// Callers: publisher, admin.
 	// Codes: OK; INVALID_ARGUMENT (field violations); PERMISSION_DENIED (origin of
