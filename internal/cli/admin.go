@@ -96,10 +96,12 @@ func quarantineList(ctx context.Context, e *env, limit int, jsonOut bool) error 
 // quarantineSubject is the subject a quarantined message arrived on, with the alert's id
 // from its message id in place of the "_" that ends the federation's alert subjects.
 func quarantineSubject(m *nodev1.QuarantinedMessage) string {
-	if base, ok := strings.CutSuffix(m.GetSubject(), "."+fedconf.AlertToken); ok && strings.HasPrefix(m.GetMessageId(), base+".") {
-		return m.GetMessageId()
+	subject, msgID := m.GetSubject(), m.GetMessageId()
+	id := msgID[strings.LastIndexByte(msgID, '.')+1:]
+	if fedconf.IsAlertSubject(subject) && id != "" && fedconf.OutboundMsgID(subject, id) == msgID {
+		return msgID
 	}
-	return m.GetSubject()
+	return subject
 }
 
 // reasonName is the short lower-case name of a quarantine reason, e.g. bad_signature.

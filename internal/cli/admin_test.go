@@ -121,3 +121,20 @@ func TestHealth(t *testing.T) {
 	}
 	cix(t, "", "--addr", be.d.Addr(), "health", "extra").must(t, 2)
 }
+
+// TestQuarantineSubject: an alert quarantined on the federation's shared alert subject
+// is listed with its id from its message id; anything else with its subject.
+func TestQuarantineSubject(t *testing.T) {
+	const id = "0b7e7e5e-6f1c-4d53-9a57-1c2f0a4e9b10"
+	for _, tc := range []struct{ subject, msgID, want string }{
+		{"cix.out.NL.all.risk._", "cix.out.NL.all.risk." + id, "cix.out.NL.all.risk." + id},
+		{"cix.out.NL.all.risk._", "", "cix.out.NL.all.risk._"},
+		{"cix.out.NL.all.risk._", "cix.out.BE.all.risk." + id, "cix.out.NL.all.risk._"}, // not its message id
+		{"cix.out.NL.all.notice." + id, "cix.out.NL.all.notice." + id, "cix.out.NL.all.notice." + id},
+		{"cix.alert.v1.NL.risk." + id, id, "cix.alert.v1.NL.risk." + id},
+	} {
+		if got := quarantineSubject(&nodev1.QuarantinedMessage{Subject: tc.subject, MessageId: tc.msgID}); got != tc.want {
+			t.Errorf("subject %s, message id %q: %s, want %s", tc.subject, tc.msgID, got, tc.want)
+		}
+	}
+}

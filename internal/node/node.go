@@ -367,8 +367,7 @@ func (n *Node) Publish(ctx context.Context, a *alertv1.Alert) (PublishResult, er
 		return PublishResult{}, err
 	}
 	if s.held {
-		n.countPublish(bus.Ack{Duplicate: true}, nil)
-		return PublishResult{ID: s.id, Duplicate: true}, nil
+		return n.Wait(ctx, n.PublishSealed(s)) // publishes nothing: a duplicate
 	}
 	n.remember(s)
 	res := PublishResult{ID: s.id, Duplicate: true}
