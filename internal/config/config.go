@@ -36,6 +36,7 @@ type Config struct {
 	Log     Log     `yaml:"log"`
 	Metrics Metrics `yaml:"metrics"`
 	Health  Health  `yaml:"health"`
+	Memory  Memory  `yaml:"memory"`
 	// Federation puts the node on the federation layout (docs/transport.md); without a
 	// manifest the node uses the single shared stream CIX_ALERTS.
 	Federation Federation `yaml:"federation"`
@@ -63,6 +64,16 @@ type Health struct {
 	// NATSDownAfter is how long NATS may stay disconnected before the node stops
 	// serving (reconnects are usually quicker); 10s by default.
 	NATSDownAfter Duration `yaml:"nats_down_after"`
+}
+
+// Memory configures how the node gives memory back to the system.
+type Memory struct {
+	// IdleRelease: once the node has allocated little for this long after a burst of
+	// work (ingest, catch-up, a replay), it collects garbage and returns the free heap
+	// to the system (runtime/debug.FreeOSMemory), instead of keeping what the burst
+	// needed; 30s by default, 0 never. It costs one collection per burst, none while
+	// the node works.
+	IdleRelease Duration `yaml:"idle_release"`
 }
 
 // Federation configures a node of a federation of administrations: its administration
@@ -310,6 +321,7 @@ func Default() Config {
 		Index:          Index{Enabled: true, CacheMB: 32},
 		Log:            Log{Level: "info", Format: "text"},
 		Health:         Health{NATSDownAfter: Duration(10 * time.Second)},
+		Memory:         Memory{IdleRelease: Duration(30 * time.Second)},
 		Assistance:     Assistance{MaxAttachmentMB: 25},
 		NATS: NATS{
 			EmbeddedListen: "127.0.0.1:4222", Replicas: 1, DuplicateWindow: Duration(5 * time.Second),
@@ -567,6 +579,9 @@ func (c Config) Validate() error {
 	}
 	if c.Health.NATSDownAfter <= 0 {
 		bad("health.nats_down_after", "want a positive duration")
+	}
+	if c.Memory.IdleRelease < 0 {
+		bad("memory.idle_release", "want a duration, or 0 for never")
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid configuration: %w", errors.Join(errs...))

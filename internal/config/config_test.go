@@ -122,6 +122,7 @@ func TestUnknownKeysAndBadValuesAreErrors(t *testing.T) {
 		{"tls vault with the dev keystore", "grpc:\n  tls:\n    mode: vault\n", "grpc.tls.mode"},
 		{"tls files without files", "grpc:\n  tls:\n    mode: files\n", "grpc.tls.client_ca_file"},
 		{"tls files ignored by mode vault", vaultNode + "grpc:\n  tls:\n    cert_file: /c.pem\n", "grpc.tls.cert_file"},
+		{"negative idle release", "memory:\n  idle_release: -1s\n", "memory.idle_release"},
 		{"bad tls host", vaultNode + "grpc:\n  tls:\n    hosts: [localhost, \"*.example\"]\n", "grpc.tls.hosts[1]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,5 +253,16 @@ func TestFederatedExternalLeafNeedsPrivateCredentials(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestExampleConfigParses: the example in deploy/ names only keys the node knows.
+func TestExampleConfigParses(t *testing.T) {
+	c := config.Default()
+	if err := c.LoadFile("../../deploy/cixd/cixd.example.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(c.Memory.IdleRelease) != 30*time.Second {
+		t.Fatalf("memory.idle_release = %v, want 30s", time.Duration(c.Memory.IdleRelease))
 	}
 }

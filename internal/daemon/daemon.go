@@ -23,6 +23,7 @@ import (
 	"github.com/cix-exchange/cix/internal/config"
 	"github.com/cix-exchange/cix/internal/federation"
 	"github.com/cix-exchange/cix/internal/feed"
+	"github.com/cix-exchange/cix/internal/idlemem"
 	"github.com/cix-exchange/cix/internal/index"
 	"github.com/cix-exchange/cix/internal/metrics"
 	"github.com/cix-exchange/cix/internal/natsembed"
@@ -356,6 +357,13 @@ func StartWith(ctx context.Context, cfg config.Config, log *slog.Logger, o Optio
 		go func() {
 			defer d.wg.Done()
 			t.run(ctx)
+		}()
+	}
+	if idle := time.Duration(cfg.Memory.IdleRelease); idle > 0 {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			idlemem.Run(ctx, idlemem.Options{Idle: idle, Logger: log})
 		}()
 	}
 	if d.index != nil { // after the node; its failures are logged and retried, never fatal
