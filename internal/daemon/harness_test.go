@@ -52,6 +52,12 @@ func startNode(t *testing.T, admin string, urls []string, anchors []string, opts
 			t.Errorf("stop %s: %v", admin, err)
 		}
 	})
+	return dialNode(t, d, cfg, ks)
+}
+
+// dialNode connects a gRPC client to a started node (closed at the test's end).
+func dialNode(t *testing.T, d *daemon.Daemon, cfg config.Config, ks *trust.DevKeystore) *testNode {
+	t.Helper()
 	conn, err := grpc.NewClient(d.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -74,6 +74,7 @@ type watcher struct {
 	lastAt   time.Time // time of the last reading
 	busyAt   time.Time // last reading that found the process busy
 	since    uint64    // allocated since the last release (or the start)
+	busy     bool      // busy since the last release (or the start)
 	released int       // releases so far
 }
 
@@ -109,7 +110,7 @@ func (w *watcher) step(now time.Time) bool {
 	w.last, w.lastAt = cur, now
 	w.since += delta
 	if elapsed <= 0 || float64(delta) > float64(w.o.QuietRate)*elapsed.Seconds() {
-		w.busyAt = now
+		w.busyAt, w.busy = now, true
 		return false
 	}
 	if now.Sub(w.busyAt) < w.o.Idle || w.since < w.o.Burst {
@@ -118,10 +119,16 @@ func (w *watcher) step(now time.Time) bool {
 	start := time.Now()
 	before := releasedBytes()
 	w.o.release()
-	w.o.Logger.Info("returned the free heap to the system after a burst of work",
+	// After a burst, once per burst, worth an informational line; the releases of a
+	// quiet node's garbage (every minute or two) only at debug level.
+	level, msg := slog.LevelDebug, "returned the free heap to the system"
+	if w.busy {
+		level, msg = slog.LevelInfo, "returned the free heap to the system after a burst of work"
+	}
+	w.o.Logger.Log(context.Background(), level, msg,
 		"allocated_mb", w.since>>20, "released_mb", (int64(releasedBytes())-int64(before))>>20,
 		"took", time.Since(start).Round(time.Millisecond))
-	w.since = 0
+	w.since, w.busy = 0, false
 	w.released++
 	return true
 }

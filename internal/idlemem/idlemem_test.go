@@ -2,6 +2,8 @@ package idlemem
 
 import (
 	"context"
+	"log/slog"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,8 +13,10 @@ import (
 func TestStep(t *testing.T) {
 	var alloc uint64
 	releases := 0
+	logged := &levels{}
 	w := newWatcher(Options{
 		Idle: 30 * time.Second, Every: 10 * time.Second, QuietRate: 1 << 20, Burst: 64 << 20,
+		Logger:    slog.New(logged),
 		allocated: func() uint64 { return alloc },
 		release:   func() { releases++ },
 	})
@@ -51,14 +55,30 @@ func TestStep(t *testing.T) {
 	if releases != 2 {
 		t.Fatalf("release called %d times, want 2", releases)
 	}
+	if want := []slog.Level{slog.LevelInfo, slog.LevelInfo}; !slices.Equal(logged.got, want) {
+		t.Fatalf("logged at %v, want %v (a release after a burst is information)", logged.got, want)
+	}
 }
+
+// levels is a slog.Handler that records the level of each record.
+type levels struct{ got []slog.Level }
+
+func (l *levels) Enabled(context.Context, slog.Level) bool { return true }
+func (l *levels) Handle(_ context.Context, r slog.Record) error {
+	l.got = append(l.got, r.Level)
+	return nil
+}
+func (l *levels) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *levels) WithGroup(string) slog.Handler      { return l }
 
 // TestQuietAccumulates: many quiet steps add up to a burst (a node receiving a slow
 // trickle for hours), then the release waits for quiet as usual.
 func TestQuietAccumulates(t *testing.T) {
 	var alloc uint64
+	logged := &levels{}
 	w := newWatcher(Options{
 		Idle: 20 * time.Second, Every: 10 * time.Second, QuietRate: 1 << 20, Burst: 64 << 20,
+		Logger:    slog.New(logged),
 		allocated: func() uint64 { return alloc },
 		release:   func() {},
 	})
@@ -75,6 +95,9 @@ func TestQuietAccumulates(t *testing.T) {
 	// and 16), none for the last 36 MB.
 	if released != 2 {
 		t.Fatalf("released %d times over 180 MB of quiet allocation, want 2 (every 64 MB)", released)
+	}
+	if want := []slog.Level{slog.LevelDebug, slog.LevelDebug}; !slices.Equal(logged.got, want) {
+		t.Fatalf("logged at %v, want %v (the releases of a quiet node are not news)", logged.got, want)
 	}
 }
 
