@@ -60,6 +60,9 @@ func (b *bencher) memoryRun(ctx context.Context, dir string, src *alertSource, n
 		env = append(slices.Clone(env), seed)
 	}
 	cfg.Log.Level = "warn"
+	if b.opt.verbose { // with -v the node's info lines too (the memory it returns when idle)
+		cfg.Log.Level = "info"
+	}
 	p, err := startNodeProcess(ctx, cfg, env, b.stderr)
 	if err != nil {
 		return r, err
