@@ -12,6 +12,7 @@ package idlemem
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -133,8 +134,15 @@ func (w *watcher) step(now time.Time) bool {
 	return true
 }
 
-// defaultRelease collects garbage and returns as much memory to the system as it can.
-func defaultRelease() { debug.FreeOSMemory() }
+// defaultRelease collects garbage twice and returns as much memory to the system as it
+// can. Two collections, because what sync.Pool holds survives one (as its victims),
+// among it nats-server's 8 MB buffers of message blocks: with one, node A at a million
+// alerts was resident in 280 MB after the release, some 30 MB more than after the
+// next.
+func defaultRelease() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
 
 // heapAllocated is the bytes the process allocated on the heap since it started.
 func heapAllocated() uint64 { return readUint64("/gc/heap/allocs:bytes") }
