@@ -4,9 +4,9 @@
 // Without a memory limit the Go runtime keeps what a burst needed: the collector's goal
 // stays at twice the live heap it last found, and the scavenger returns pages only down
 // to about that goal. A node that stored a million alerts and then went quiet kept some
-// 170 MB of freed heap resident (docs/performance.md, "Memory returned when idle"). A
-// collection and a release once the node is quiet (runtime/debug.FreeOSMemory) give it
-// back; the next burst takes it again.
+// 170 MB of freed heap resident (docs/performance.md, "Memory returned when idle").
+// Collections and a release once the node is quiet (runtime/debug.FreeOSMemory) give
+// it back; the next burst takes it again.
 package idlemem
 
 import (
