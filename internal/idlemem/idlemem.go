@@ -70,13 +70,12 @@ func Run(ctx context.Context, o Options) {
 
 // watcher decides when to release.
 type watcher struct {
-	o        Options
-	last     uint64    // allocation counter at the last reading
-	lastAt   time.Time // time of the last reading
-	busyAt   time.Time // last reading that found the process busy
-	since    uint64    // allocated since the last release (or the start)
-	busy     bool      // busy since the last release (or the start)
-	released int       // releases so far
+	o      Options
+	last   uint64    // allocation counter at the last reading
+	lastAt time.Time // time of the last reading
+	busyAt time.Time // last reading that found the process busy
+	since  uint64    // allocated since the last release (or the start)
+	busy   bool      // busy since the last release (or the start)
 }
 
 func newWatcher(o Options) *watcher {
@@ -130,7 +129,6 @@ func (w *watcher) step(now time.Time) bool {
 		"allocated_mb", w.since>>20, "released_mb", (int64(releasedBytes())-int64(before))>>20,
 		"took", time.Since(start).Round(time.Millisecond))
 	w.since, w.busy = 0, false
-	w.released++
 	return true
 }
 
