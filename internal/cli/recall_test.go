@@ -19,6 +19,9 @@ func TestRecallReclassifyAcks(t *testing.T) {
 	a, later := as[0], as[1]
 	cix(t, jsonLines(t, a), "--addr", nl.d.Addr(), "publish", "-").must(t, 0)
 	waitForAlert(t, be, a.GetId())
+	// The origin recalls or reclassifies an alert once its own node has received it back
+	// (node.originatedAudience); BE may have it first.
+	waitForAlert(t, nl, a.GetId())
 
 	r := cix(t, "", "--addr", be.d.Addr(), "recall", "--reason", "not ours", a.GetId()).must(t, 1)
 	if !strings.HasPrefix(r.stderr, "cix: recall: PERMISSION_DENIED: ") {
