@@ -71,7 +71,7 @@ type Memory struct {
 	// IdleRelease: once the node has allocated little for this long after a burst of
 	// work (ingest, catch-up, a replay), it collects garbage and returns the free heap
 	// to the system (runtime/debug.FreeOSMemory), instead of keeping what the burst
-	// needed; 30s by default, 0 never. It costs two collections per burst (some 130 ms
+	// needed; 30s by default, 0 never. It costs two collections per burst (130-250 ms
 	// with a million alerts held) and, at rest, per 16 MB of garbage of heartbeats and
 	// polls (every minute or two); nothing while the node works (internal/idlemem).
 	IdleRelease Duration `yaml:"idle_release"`
