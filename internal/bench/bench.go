@@ -337,11 +337,7 @@ func (b *bencher) clusterRun(ctx context.Context, run int, dir string) (err erro
 	if !sel["ingest"] && !sel["catchup"] && !sel["e2e"] {
 		return nil
 	}
-	logLevel := "warn"
-	if b.opt.verbose {
-		logLevel = "info"
-	}
-	c, err := startCluster(ctx, dir, clusterOptions{mode: b.opt.mode, nodes: b.opt.nodes, log: b.log, stderr: b.stderr, logLevel: logLevel, env: b.opt.nodeEnv})
+	c, err := startCluster(ctx, dir, clusterOptions{mode: b.opt.mode, nodes: b.opt.nodes, log: b.log, stderr: b.stderr, logLevel: b.nodeLogLevel(), env: b.opt.nodeEnv})
 	if err != nil {
 		return err
 	}

@@ -59,10 +59,7 @@ func (b *bencher) memoryRun(ctx context.Context, dir string, src *alertSource, n
 		}
 		env = append(slices.Clone(env), seed)
 	}
-	cfg.Log.Level = "warn"
-	if b.opt.verbose { // with -v the node's info lines too (the memory it returns when idle)
-		cfg.Log.Level = "info"
-	}
+	cfg.Log.Level = b.nodeLogLevel() // with -v the memory it returns when idle shows
 	p, err := startNodeProcess(ctx, cfg, env, b.stderr)
 	if err != nil {
 		return r, err
@@ -136,4 +133,12 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// nodeLogLevel is the log level of the nodes: warnings, and with -v their info lines.
+func (b *bencher) nodeLogLevel() string {
+	if b.opt.verbose {
+		return "info"
+	}
+	return "warn"
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +13,7 @@ import (
 )
 
 // TestIdleRelease: a node that ingested a burst of alerts and went quiet returns the
-// free heap to the system (memory.idle_release), and says so once; with the setting 0
+// free heap to the system (memory.idle_release), and says so; with the setting 0
 // it does not.
 func TestIdleRelease(t *testing.T) {
 	for _, tc := range []struct {
@@ -26,9 +25,9 @@ func TestIdleRelease(t *testing.T) {
 		{"switched off", 0, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			logs := &messages{}
+			logs := &syncBuffer{}
 			cfg := nodeConfig(t, "NL", nil, nil, func(c *config.Config) { c.Memory.IdleRelease = config.Duration(tc.idle) })
-			d, err := daemon.Start(context.Background(), cfg, slog.New(logs))
+			d, err := daemon.Start(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, nil)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -44,42 +43,14 @@ func TestIdleRelease(t *testing.T) {
 			}
 			const released = "returned the free heap to the system after a burst of work"
 			if tc.release {
-				eventually(t, 30*time.Second, "the release after the burst", func() bool { return logs.count(released) > 0 })
+				eventually(t, 30*time.Second, "the release after the burst", func() bool { return strings.Contains(logs.String(), released) })
 				return
 			}
 			// Switched off: quiet for ten times the other case's idle time, no release.
 			time.Sleep(3 * time.Second)
-			if c := logs.count(released); c != 0 {
+			if c := strings.Count(logs.String(), released); c != 0 {
 				t.Fatalf("released %d times with memory.idle_release 0", c)
 			}
 		})
 	}
-}
-
-// messages is a slog.Handler that keeps the messages logged at info level and above.
-type messages struct {
-	mu  sync.Mutex
-	got []string
-}
-
-func (m *messages) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-func (m *messages) Handle(_ context.Context, r slog.Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.got = append(m.got, r.Message)
-	return nil
-}
-func (m *messages) WithAttrs([]slog.Attr) slog.Handler { return m }
-func (m *messages) WithGroup(string) slog.Handler      { return m }
-
-func (m *messages) count(msg string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := 0
-	for _, g := range m.got {
-		if strings.Contains(g, msg) {
-			c++
-		}
-	}
-	return c
 }
